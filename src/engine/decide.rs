@@ -1,0 +1,430 @@
+//! The decision itself: every requested mbox, view and page load of `execute` and
+//! `prefetch` matched against the artifact's rules, as the SDKs' on-device engine does.
+
+use std::collections::HashSet;
+
+use bumpalo::Bump;
+use indexmap::IndexMap;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::allocation::{allocation, allocation_visitor_id};
+use super::compiled::{CompiledArtifact, CompiledRule};
+use super::context::RequestContext;
+use super::dependency::remote_dependency;
+use super::postprocess::{self, MacroSources};
+use super::trace::{TraceScope, Tracer};
+use super::{Decision, DecisionInput};
+use crate::model::*;
+
+/// Execute (decide and count the impression now) or prefetch (decide for later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Execute,
+    Prefetch,
+}
+
+impl Mode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Mode::Execute => "execute",
+            Mode::Prefetch => "prefetch",
+        }
+    }
+}
+
+/// What is being decided: views keep their metrics on prefetch, mboxes do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Mbox,
+    View,
+}
+
+/// One mbox, view or page-load request, seen uniformly.
+struct Details<'r> {
+    name: Option<&'r str>,
+    index: Option<i64>,
+    address: Option<&'r Address>,
+    parameters: Option<&'r Map<String, Value>>,
+    /// The request as JSON, for traces and macros.
+    json: Map<String, Value>,
+}
+
+impl<'r> Details<'r> {
+    fn mbox(mbox: &'r MboxRequest) -> Self {
+        Self {
+            name: mbox.name.as_deref(),
+            index: mbox.index,
+            address: mbox.address.as_ref(),
+            parameters: mbox.parameters.as_ref(),
+            json: to_map(mbox),
+        }
+    }
+
+    fn view(view: &'r ViewRequest) -> Self {
+        Self {
+            name: view.name.as_deref(),
+            index: None,
+            address: view.address.as_ref(),
+            parameters: view.parameters.as_ref(),
+            json: to_map(view),
+        }
+    }
+
+    /// A page load is decided as a request for the global mbox.
+    fn page_load(details: &'r RequestDetails, global_mbox: &'r str) -> Self {
+        let mut json = to_map(details);
+        json.insert("name".into(), Value::from(global_mbox));
+        Self {
+            name: Some(global_mbox),
+            index: None,
+            address: details.address.as_ref(),
+            parameters: details.parameters.as_ref(),
+            json,
+        }
+    }
+}
+
+fn to_map<T: Serialize>(value: &T) -> Map<String, Value> {
+    match serde_json::to_value(value) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
+/// A matched rule's consequence on its way into the response.
+#[derive(Debug, Default)]
+struct Matched {
+    name: Option<String>,
+    index: Option<i64>,
+    options: Option<Vec<OfferOption>>,
+    metrics: Option<Vec<Metric>>,
+    trace: Option<Value>,
+}
+
+/// Per-decision state: the inputs, and the notifications the decision owes.
+struct Decider<'a> {
+    artifact: &'a CompiledArtifact,
+    input: &'a DecisionInput<'a>,
+    context: RequestContext,
+    visitor: String,
+    property_token: Option<&'a str>,
+    request_tokens: ResponseTokens,
+    notifications: Vec<Notification>,
+    notified: HashSet<String>,
+    arena: Bump,
+}
+
+/// Decides `input.request` against `artifact`. Pure: time, ids and geo come in.
+pub(crate) fn decide(artifact: &CompiledArtifact, input: &DecisionInput<'_>) -> Decision {
+    let request = input.request;
+    let remote = remote_dependency(artifact, request);
+    let scope = TraceScope::new(request, input.client, artifact, input.session_id);
+    let mut decider = Decider {
+        artifact,
+        input,
+        context: RequestContext::new(request, input.now_ms),
+        visitor: allocation_visitor_id(request.id.as_ref()).unwrap_or_else(|| input.ids.next_id()),
+        property_token: request.property.as_ref().and_then(|p| p.token.as_deref()),
+        request_tokens: postprocess::request_tokens(
+            artifact,
+            request.context.as_ref().and_then(|c| c.geo.as_ref()),
+        ),
+        notifications: Vec::new(),
+        notified: HashSet::new(),
+        arena: Bump::new(),
+    };
+    let execute = request.execute.as_ref().map(|execute| {
+        let mut tracer = scope.as_ref().map(Tracer::new);
+        decider.execute(execute, tracer.as_mut())
+    });
+    let prefetch = request.prefetch.as_ref().map(|prefetch| {
+        let mut tracer = scope.as_ref().map(Tracer::new);
+        decider.prefetch(prefetch, tracer.as_mut())
+    });
+    let response = DeliveryResponse {
+        status: Some(if remote.remote_needed() { 206 } else { 200 }),
+        request_id: request.request_id.clone(),
+        id: request.id.clone(),
+        client: Some(input.client.to_string()),
+        execute,
+        prefetch,
+        ..Default::default()
+    };
+    Decision {
+        response,
+        remote,
+        notifications: decider.notifications,
+    }
+}
+
+impl<'a> Decider<'a> {
+    fn execute(&mut self, request: &ExecuteRequest, mut tracer: Option<&mut Tracer<'_, '_>>) -> ExecuteResponse {
+        let mode = Mode::Execute;
+        let mboxes = request.mboxes.as_ref().map(|mboxes| {
+            let mut out = Vec::new();
+            for mbox in mboxes {
+                out.extend(self.mbox(mode, &Details::mbox(mbox), tracer.as_deref_mut()));
+            }
+            out.into_iter().map(into_mbox_response).collect()
+        });
+        let page_load = request
+            .page_load
+            .as_ref()
+            .map(|details| self.page_load(mode, details, tracer.as_deref_mut()));
+        ExecuteResponse {
+            page_load,
+            mboxes,
+            ..Default::default()
+        }
+    }
+
+    fn prefetch(&mut self, request: &PrefetchRequest, mut tracer: Option<&mut Tracer<'_, '_>>) -> PrefetchResponse {
+        let mode = Mode::Prefetch;
+        let mboxes = request.mboxes.as_ref().map(|mboxes| {
+            let mut out = Vec::new();
+            for mbox in mboxes {
+                out.extend(self.mbox(mode, &Details::mbox(mbox), tracer.as_deref_mut()));
+            }
+            out.into_iter().map(into_mbox_response).collect()
+        });
+        let views = request.views.as_ref().map(|views| {
+            let mut out = Vec::new();
+            for view in views {
+                out.extend(self.view(mode, &Details::view(view), tracer.as_deref_mut()));
+            }
+            out.into_iter().map(into_view).collect()
+        });
+        let page_load = request
+            .page_load
+            .as_ref()
+            .map(|details| self.page_load(mode, details, tracer.as_deref_mut()));
+        PrefetchResponse {
+            views,
+            page_load,
+            mboxes,
+            ..Default::default()
+        }
+    }
+
+    /// The first matching rule of an mbox; every matching rule (one per activity) of
+    /// the global mbox. An mbox without a match still answers, with no options.
+    fn mbox(&mut self, mode: Mode, details: &Details<'_>, mut tracer: Option<&mut Tracer<'_, '_>>) -> Vec<Matched> {
+        let name = details.name.unwrap_or_default();
+        let is_global = name == self.artifact.global_mbox();
+        self.trace_request(mode, "mbox", details, tracer.as_deref_mut());
+        let mut context = self.rule_context(details);
+        let mut matched = Vec::new();
+        let mut matched_keys = HashSet::new();
+        let (artifact, token) = (self.artifact, self.property_token);
+        for rule in artifact.mbox_rules(name).iter().filter(|r| property_allows(r, token)) {
+            if is_global && matched_keys.contains(&rule.rule.rule_key) {
+                continue;
+            }
+            let Some(m) = self.rule(rule, mode, Kind::Mbox, &mut context, details, tracer.as_deref_mut()) else {
+                continue;
+            };
+            matched.push(m);
+            matched_keys.insert(rule.rule.rule_key.clone());
+            if !is_global {
+                break;
+            }
+        }
+        if !is_global && matched.is_empty() {
+            matched.push(Matched {
+                name: details.name.map(str::to_string),
+                index: details.index,
+                trace: tracer.map(|t| t.result()),
+                ..Default::default()
+            });
+        }
+        matched
+    }
+
+    /// Every matching rule (one per activity) of the named view, or of every view;
+    /// matches for the same view are merged.
+    fn view(&mut self, mode: Mode, details: &Details<'_>, mut tracer: Option<&mut Tracer<'_, '_>>) -> Vec<Matched> {
+        self.trace_request(mode, "view", details, tracer.as_deref_mut());
+        let (artifact, token) = (self.artifact, self.property_token);
+        let rules: Vec<&CompiledRule> = match details.name {
+            Some(name) => artifact.view_rules(name).iter().collect(),
+            None => artifact.all_view_rules().collect(),
+        };
+        let mut context = self.rule_context(details);
+        let mut by_name: IndexMap<Option<String>, Matched> = IndexMap::new();
+        let mut matched_keys = HashSet::new();
+        for rule in rules.into_iter().filter(|r| property_allows(r, token)) {
+            if matched_keys.contains(&rule.rule.rule_key) {
+                continue;
+            }
+            let Some(m) = self.rule(rule, mode, Kind::View, &mut context, details, tracer.as_deref_mut()) else {
+                continue;
+            };
+            matched_keys.insert(rule.rule.rule_key.clone());
+            match by_name.get_mut(&m.name) {
+                Some(existing) => merge(existing, m),
+                None => {
+                    by_name.insert(m.name.clone(), m);
+                }
+            }
+        }
+        by_name.into_values().collect()
+    }
+
+    /// The page load: the global mbox's matches flattened into one answer.
+    fn page_load(&mut self, mode: Mode, details: &RequestDetails, tracer: Option<&mut Tracer<'_, '_>>) -> PageLoadResponse {
+        let global = self.artifact.global_mbox().to_string();
+        let matched = self.mbox(mode, &Details::page_load(details, &global), tracer);
+        let trace = matched.last().and_then(|m| m.trace.clone());
+        let mut options = Vec::new();
+        let mut metrics: IndexMap<Option<String>, Metric> = IndexMap::new();
+        for m in matched {
+            options.extend(m.options.unwrap_or_default());
+            for metric in m.metrics.unwrap_or_default() {
+                metrics.insert(metric.event_token.clone(), metric);
+            }
+        }
+        PageLoadResponse {
+            options: Some(options),
+            metrics: (!metrics.is_empty()).then(|| metrics.into_values().collect()),
+            trace,
+            ..Default::default()
+        }
+    }
+
+    /// Evaluates one rule; on a match, shapes its consequence for the response.
+    fn rule(
+        &mut self,
+        rule: &CompiledRule,
+        mode: Mode,
+        kind: Kind,
+        context: &mut Value,
+        details: &Details<'_>,
+        mut tracer: Option<&mut Tracer<'_, '_>>,
+    ) -> Option<Matched> {
+        let satisfied = self.evaluate(rule, context);
+        if let (Some(tracer), Value::Object(ctx)) = (tracer.as_deref_mut(), &*context) {
+            tracer.rule_evaluated(rule, ctx, satisfied);
+        }
+        if !satisfied {
+            return None;
+        }
+        let consequence = &rule.rule.consequence;
+        let mut options = consequence.options.clone();
+        let mut metrics = Some(consequence.metrics.clone());
+        match mode {
+            Mode::Execute => {
+                self.notify(consequence.name.as_deref(), &options, rule, tracer.as_deref_mut());
+                postprocess::prepare_execute(&mut options, &mut metrics);
+            }
+            Mode::Prefetch => {
+                postprocess::prepare_prefetch(&mut options, &consequence.metrics);
+                if kind != Kind::View {
+                    metrics = None;
+                }
+            }
+        }
+        postprocess::add_response_tokens(&mut options, self.artifact, &rule.rule.meta, &self.request_tokens);
+        let sources = MacroSources {
+            meta: &rule.rule.meta,
+            details: &details.json,
+            parameters: details.parameters,
+        };
+        postprocess::replace_campaign_macros(&mut options, &sources);
+        Some(Matched {
+            name: consequence.name.clone(),
+            index: details.index,
+            options: Some(options),
+            metrics,
+            trace: tracer.map(|t| t.result()),
+        })
+    }
+
+    fn evaluate(&mut self, rule: &CompiledRule, context: &mut Value) -> bool {
+        let allocation = allocation(self.input.client, &rule.activity_id, &self.visitor);
+        if let Value::Object(ctx) = context {
+            ctx.insert("allocation".into(), Value::from(allocation));
+        }
+        self.arena.reset();
+        rule.condition.holds(context, &self.arena)
+    }
+
+    /// Records the display notification an executed decision owes, once per mbox and
+    /// event token within a request.
+    fn notify(&mut self, name: Option<&str>, options: &[OfferOption], rule: &CompiledRule, tracer: Option<&mut Tracer<'_, '_>>) {
+        let mbox = name.unwrap_or("undefined");
+        let tokens: Vec<String> = options
+            .iter()
+            .filter_map(|o| o.event_token.clone())
+            .filter(|token| self.notified.insert(format!("{mbox}-{token}")))
+            .collect();
+        if tokens.is_empty() {
+            return;
+        }
+        let notification = Notification {
+            id: Some(self.input.ids.next_id()),
+            impression_id: Some(self.input.ids.next_id()),
+            kind: Some(MetricType::Display),
+            timestamp: Some(self.input.now_ms),
+            tokens: Some(tokens),
+            mbox: Some(NotificationMbox {
+                name: name.map(str::to_string),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        if let Some(tracer) = tracer {
+            tracer.notification(rule, &notification);
+        }
+        self.notifications.push(notification);
+    }
+
+    fn trace_request(&self, mode: Mode, kind: &str, details: &Details<'_>, tracer: Option<&mut Tracer<'_, '_>>) {
+        if let Some(tracer) = tracer {
+            let json = Value::Object(details.json.clone());
+            tracer.trace_request(mode.as_str(), kind, json, self.context.page_url(), self.context.page_domain());
+        }
+    }
+
+    fn rule_context(&self, details: &Details<'_>) -> Value {
+        Value::Object(self.context.for_details(details.address, details.parameters))
+    }
+}
+
+/// Rules of an at.js property apply only to requests of that property; rules of no
+/// property apply to every request.
+fn property_allows(rule: &CompiledRule, token: Option<&str>) -> bool {
+    let tokens = &rule.rule.property_tokens;
+    tokens.is_empty() || token.is_some_and(|t| tokens.iter().any(|p| p == t))
+}
+
+fn merge(existing: &mut Matched, other: Matched) {
+    if let Some(options) = other.options {
+        existing.options.get_or_insert_with(Vec::new).extend(options);
+    }
+    if let Some(metrics) = other.metrics {
+        existing.metrics.get_or_insert_with(Vec::new).extend(metrics);
+    }
+    // The first match's trace stands for the merged view, as in the SDKs.
+}
+
+fn into_mbox_response(m: Matched) -> MboxResponse {
+    MboxResponse {
+        index: m.index,
+        name: m.name,
+        options: m.options,
+        metrics: m.metrics,
+        trace: m.trace,
+        ..Default::default()
+    }
+}
+
+fn into_view(m: Matched) -> View {
+    View {
+        name: m.name,
+        options: m.options,
+        metrics: m.metrics,
+        trace: m.trace,
+        ..Default::default()
+    }
+}

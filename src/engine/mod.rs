@@ -1,0 +1,73 @@
+//! The pure on-device decisioning engine: a compiled artifact and a Delivery API
+//! request in, the decision and the notifications it owes out. No I/O: the clock,
+//! geo and id generation are inputs, so every behaviour is testable.
+//!
+//! - [`artifact`] / [`compiled`]: load and compile the rules artifact.
+//! - [`decide`]: the decision (`decide.rs`), with its context, allocation,
+//!   post-processing and trace helpers.
+//! - [`offers`]: the whole get_offers step around a decision: cookies, visitor ids,
+//!   telemetry, and the SDK's `TargetDeliveryResponse`.
+
+pub mod address;
+pub mod allocation;
+pub mod artifact;
+pub mod compiled;
+mod context;
+pub mod cookies;
+mod decide;
+mod json_logic;
+pub mod dependency;
+pub mod obfuscation;
+pub mod offers;
+mod postprocess;
+pub mod telemetry;
+mod trace;
+pub mod user_agent;
+
+pub use artifact::{Artifact, ArtifactError, ArtifactFormat};
+pub use compiled::{ArtifactProvenance, CompiledArtifact};
+pub use dependency::{RemoteDependency, remote_dependency};
+
+use crate::model::{DeliveryRequest, DeliveryResponse, Notification};
+
+/// Makes the unique ids a decision needs (request, visitor, notification ids).
+pub trait IdGenerator: Send + Sync {
+    fn next_id(&self) -> String;
+}
+
+/// Random v4 UUIDs without dashes, like the SDKs' ids.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RandomIds;
+
+impl IdGenerator for RandomIds {
+    fn next_id(&self) -> String {
+        uuid::Uuid::new_v4().simple().to_string()
+    }
+}
+
+/// Everything one decision reads besides the artifact.
+pub struct DecisionInput<'a> {
+    /// The request, already completed (visitor id, request id, geo) by [`offers`].
+    pub request: &'a DeliveryRequest,
+    /// Target client code.
+    pub client: &'a str,
+    /// The visitor's session, shown in traces.
+    pub session_id: Option<&'a str>,
+    /// "Now", epoch milliseconds UTC.
+    pub now_ms: i64,
+    pub ids: &'a dyn IdGenerator,
+}
+
+/// A decision: the Delivery API response (status 206 when part of the request needs
+/// Target's edge), what needs the edge, and the display notifications owed.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub response: DeliveryResponse,
+    pub remote: RemoteDependency,
+    pub notifications: Vec<Notification>,
+}
+
+/// Decides `input.request` on-device.
+pub fn decide(artifact: &CompiledArtifact, input: &DecisionInput<'_>) -> Decision {
+    decide::decide(artifact, input)
+}

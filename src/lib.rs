@@ -1,0 +1,9 @@
+//! offerd: an Adobe Target–compatible decisioning service.
+//!
+//! - [`model`]: the Delivery API types (camelCase on the wire).
+//! - [`engine`]: the pure on-device decisioning engine: artifact in, decisions out, no I/O.
+//! - [`conformance`]: Adobe's conformance suite runner (used by tests and the CLI).
+
+pub mod conformance;
+pub mod engine;
+pub mod model;

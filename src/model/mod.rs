@@ -1,0 +1,13 @@
+//! The Target Delivery API data model (shared/delivery-api), camelCase on the wire.
+//!
+//! The engine reads these types, the HTTP layer parses them and the upstream client
+//! forwards them. Every request-side object keeps the fields it does not model in an
+//! `extra` map, so a request forwarded to Target's Delivery API loses nothing.
+
+mod common;
+mod request;
+mod response;
+
+pub use common::*;
+pub use request::*;
+pub use response::*;

@@ -1,0 +1,386 @@
+//! The Delivery API request: who the visitor is, where they are, what to decide.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use serde_with::skip_serializing_none;
+
+use super::common::*;
+
+/// A Delivery API request (`POST /rest/v1/delivery`).
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRequest {
+    pub request_id: Option<String>,
+    pub impression_id: Option<String>,
+    pub id: Option<VisitorId>,
+    pub environment_id: Option<i64>,
+    pub property: Option<Property>,
+    pub trace: Option<Trace>,
+    pub context: Option<Context>,
+    pub experience_cloud: Option<ExperienceCloud>,
+    pub execute: Option<ExecuteRequest>,
+    pub prefetch: Option<PrefetchRequest>,
+    pub telemetry: Option<Telemetry>,
+    pub notifications: Option<Vec<Notification>>,
+    pub qa_mode: Option<Value>,
+    pub preview: Option<Value>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// At.js property: limits which activities apply.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Property {
+    pub token: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// Asks for a trace of how the decision was made.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Trace {
+    pub authorization_token: Option<String>,
+    pub usage: Option<Map<String, Value>>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// Where and on what the visitor is.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Context {
+    pub channel: Option<ChannelType>,
+    pub mobile_platform: Option<Value>,
+    pub application: Option<Value>,
+    pub screen: Option<Value>,
+    pub window: Option<Value>,
+    pub browser: Option<Browser>,
+    pub address: Option<Address>,
+    pub geo: Option<Geo>,
+    pub time_offset_in_minutes: Option<f64>,
+    pub user_agent: Option<String>,
+    pub client_hints: Option<ClientHints>,
+    pub beacon: Option<bool>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// Browser details sent by at.js.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Browser {
+    pub host: Option<String>,
+    pub language: Option<String>,
+    #[serde(rename = "webGLRenderer")]
+    pub web_gl_renderer: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// The page URL and the referrer.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Address {
+    pub url: Option<String>,
+    pub referring_url: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// Geo location: given by the caller, or looked up from `ipAddress`.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Geo {
+    pub ip_address: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub country_code: Option<String>,
+    pub state_code: Option<String>,
+    pub city: Option<String>,
+    pub zip: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Geo {
+    /// True when no location field is set (an IP alone does not count).
+    pub fn has_no_location(&self) -> bool {
+        self.latitude.is_none()
+            && self.longitude.is_none()
+            && self.country_code.is_none()
+            && self.state_code.is_none()
+            && self.city.is_none()
+    }
+}
+
+/// User-agent client hints (Sec-CH-UA-*).
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientHints {
+    pub mobile: Option<bool>,
+    pub model: Option<String>,
+    pub platform: Option<String>,
+    pub platform_version: Option<String>,
+    #[serde(rename = "browserUAWithMajorVersion")]
+    pub browser_ua_with_major_version: Option<String>,
+    #[serde(rename = "browserUAWithFullVersion")]
+    pub browser_ua_with_full_version: Option<String>,
+    pub architecture: Option<String>,
+    pub bitness: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// Analytics and Audience Manager integration.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperienceCloud {
+    pub audience_manager: Option<AudienceManager>,
+    pub analytics: Option<AnalyticsRequest>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// Audience Manager location hint and blob.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AudienceManager {
+    pub location_hint: Option<i64>,
+    pub blob: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// Analytics for Target (A4T) settings of a request.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalyticsRequest {
+    pub supplemental_data_id: Option<String>,
+    pub logging: Option<LoggingType>,
+    pub tracking_server: Option<String>,
+    pub tracking_server_secure: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// What to decide and send now (counted as an impression).
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecuteRequest {
+    pub page_load: Option<RequestDetails>,
+    pub mboxes: Option<Vec<MboxRequest>>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// What to decide ahead of display (the caller notifies when shown).
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrefetchRequest {
+    pub views: Option<Vec<ViewRequest>>,
+    pub page_load: Option<RequestDetails>,
+    pub mboxes: Option<Vec<MboxRequest>>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// Details common to page-load, mbox and view requests.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestDetails {
+    pub address: Option<Address>,
+    pub parameters: Option<Map<String, Value>>,
+    pub profile_parameters: Option<Map<String, Value>>,
+    pub order: Option<Value>,
+    pub product: Option<Value>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// A regional mbox to decide.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MboxRequest {
+    pub index: Option<i64>,
+    pub name: Option<String>,
+    pub address: Option<Address>,
+    pub parameters: Option<Map<String, Value>>,
+    pub profile_parameters: Option<Map<String, Value>>,
+    pub order: Option<Value>,
+    pub product: Option<Value>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// A view (single-page-app state) to prefetch; no name means every view.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ViewRequest {
+    pub name: Option<String>,
+    pub key: Option<String>,
+    pub address: Option<Address>,
+    pub parameters: Option<Map<String, Value>>,
+    pub profile_parameters: Option<Map<String, Value>>,
+    pub order: Option<Value>,
+    pub product: Option<Value>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// A display or click notification.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    pub id: Option<String>,
+    pub impression_id: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<MetricType>,
+    pub timestamp: Option<i64>,
+    pub tokens: Option<Vec<String>>,
+    pub mbox: Option<NotificationMbox>,
+    pub view: Option<NotificationView>,
+    pub page_load: Option<NotificationPageLoad>,
+    pub address: Option<Address>,
+    pub parameters: Option<Map<String, Value>>,
+    pub profile_parameters: Option<Map<String, Value>>,
+    pub order: Option<Value>,
+    pub product: Option<Value>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// The mbox a notification is about.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationMbox {
+    pub name: Option<String>,
+    pub state: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// The view a notification is about.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationView {
+    pub name: Option<String>,
+    pub key: Option<String>,
+    pub state: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// The page load a notification is about.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationPageLoad {
+    pub state: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// SDK performance telemetry that rides along with requests to Target.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Telemetry {
+    pub entries: Option<Vec<TelemetryEntry>>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// One telemetry entry: a decision or an artifact download.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TelemetryEntry {
+    pub request_id: Option<String>,
+    pub timestamp: Option<i64>,
+    pub mode: Option<ExecutionMode>,
+    pub execution: Option<f64>,
+    pub parsing: Option<f64>,
+    pub features: Option<TelemetryFeatures>,
+    pub request: Option<TelemetryRequest>,
+    pub telemetry_server_token: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// What a decision asked for, in counts.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TelemetryFeatures {
+    pub decisioning_method: Option<DecisioningMethod>,
+    pub execute_mbox_count: Option<u64>,
+    pub execute_page_load: Option<bool>,
+    pub prefetch_mbox_count: Option<u64>,
+    pub prefetch_page_load: Option<bool>,
+    pub prefetch_view_count: Option<u64>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// Network timings of a request to Target.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TelemetryRequest {
+    pub dns: Option<f64>,
+    pub tls: Option<f64>,
+    pub time_to_first_byte: Option<f64>,
+    pub download: Option<f64>,
+    pub response_size: Option<i64>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_round_trips_without_losing_unknown_fields() {
+        let raw = serde_json::json!({
+            "requestId": "r1",
+            "id": {"tntId": "t.28_0"},
+            "context": {"channel": "web", "address": {"url": "http://a/", "x": 1},
+                        "newThing": [1, 2], "geo": {"ipAddress": "1.2.3.4"}},
+            "execute": {"mboxes": [{"name": "m", "index": 1, "parameters": {"a": "b"}, "future": true}]},
+            "prefetch": {"views": [{"name": "v"}], "pageLoad": {}},
+            "notifications": [{"id": "n", "type": "display", "timestamp": 1, "tokens": ["t"],
+                               "mbox": {"name": "m"}}],
+            "somethingNew": {"deep": {"er": null}}
+        });
+        let req: DeliveryRequest = serde_json::from_value(raw.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&req).unwrap(), raw);
+    }
+
+    #[test]
+    fn a_bad_enum_value_is_rejected() {
+        let raw = serde_json::json!({"context": {"channel": "fax"}});
+        assert!(serde_json::from_value::<DeliveryRequest>(raw).is_err());
+    }
+}
