@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use offerd::engine::offers::{self, ClientSettings, GetOffersOptions};
-use offerd::engine::{Artifact, ArtifactFormat, ArtifactProvenance, CompiledArtifact, DecisionInput, RandomIds, decide};
+use offerd::engine::{
+    Artifact, ArtifactFormat, ArtifactProvenance, CompiledArtifact, DecisionInput, RandomIds,
+    decide,
+};
 use offerd::model::DecisioningMethod;
 
 const NOW_MS: i64 = 1_585_098_300_000;
@@ -20,12 +23,17 @@ fn shared() -> PathBuf {
 
 fn artifact(bytes: &[u8], format: ArtifactFormat, org: &str) -> CompiledArtifact {
     let artifact = Artifact::load(bytes, format, org).expect("bench artifact loads");
-    CompiledArtifact::compile(artifact, ArtifactProvenance::default()).expect("bench artifact compiles")
+    CompiledArtifact::compile(artifact, ArtifactProvenance::default())
+        .expect("bench artifact compiles")
 }
 
 fn get_offers(artifact: &CompiledArtifact, client: &str, options: &GetOffersOptions) -> usize {
     let ids = RandomIds;
-    let settings = ClientSettings { client, property_token: None, location_hint: None };
+    let settings = ClientSettings {
+        client,
+        property_token: None,
+        location_hint: None,
+    };
     let prepared = offers::prepare(options.clone(), settings, NOW_MS, &ids);
     let input = DecisionInput {
         request: &prepared.request,
@@ -46,9 +54,17 @@ fn get_offers(artifact: &CompiledArtifact, client: &str, options: &GetOffersOpti
     notifications + response.response_tokens.map_or(0, |t| t.len())
 }
 
-fn bench_request(c: &mut Criterion, name: &str, artifact: &CompiledArtifact, client: &str, body: &str) {
+fn bench_request(
+    c: &mut Criterion,
+    name: &str,
+    artifact: &CompiledArtifact,
+    client: &str,
+    body: &str,
+) {
     let options: GetOffersOptions = serde_json::from_str(body).expect("bench body parses");
-    c.bench_function(name, |b| b.iter(|| get_offers(black_box(artifact), client, black_box(&options))));
+    c.bench_function(name, |b| {
+        b.iter(|| get_offers(black_box(artifact), client, black_box(&options)))
+    });
 }
 
 fn engine(c: &mut Criterion) {
@@ -65,9 +81,21 @@ fn engine(c: &mut Criterion) {
     };
     let as_str = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
     let ab = artifact(&ab, ArtifactFormat::Json, "someOrgId");
-    bench_request(c, "decide/a-ab-execute (1 mbox)", &ab, "someClientId", &as_str(&a));
+    bench_request(
+        c,
+        "decide/a-ab-execute (1 mbox)",
+        &ab,
+        "someClientId",
+        &as_str(&a),
+    );
     let multi = artifact(&multi, ArtifactFormat::Json, "someOrgId");
-    bench_request(c, "decide/b-multi-execute-prefetch (2+2 mboxes)", &multi, "someClientId", &as_str(&b));
+    bench_request(
+        c,
+        "decide/b-multi-execute-prefetch (2+2 mboxes)",
+        &multi,
+        "someClientId",
+        &as_str(&b),
+    );
     if let Some(bin) = read("real-artifact/rules.bin") {
         let real = artifact(&bin, ArtifactFormat::Binary, REAL_ORG);
         let body = serde_json::json!({
@@ -81,7 +109,13 @@ fn engine(c: &mut Criterion) {
                 "execute": {"pageLoad": {}}
             }
         });
-        bench_request(c, "decide/real-artifact page load", &real, "targettesting", &body.to_string());
+        bench_request(
+            c,
+            "decide/real-artifact page load",
+            &real,
+            "targettesting",
+            &body.to_string(),
+        );
     }
 }
 

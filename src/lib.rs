@@ -6,4 +6,5 @@
 
 pub mod conformance;
 pub mod engine;
+pub mod metrics;
 pub mod model;

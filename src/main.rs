@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "offerd", version, about = "Adobe Target–compatible decisioning service")]
+#[command(
+    name = "offerd",
+    version,
+    about = "Adobe Target–compatible decisioning service"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -10,7 +10,9 @@ use offerd::conformance::{self, load_suites, run_suites};
 fn suite_dir() -> PathBuf {
     match std::env::var_os("TARGET_SDK_TESTING_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/target-sdk-testing/schema"),
+        None => {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/target-sdk-testing/schema")
+        }
     }
 }
 

@@ -10,18 +10,28 @@ use super::runner::CaseRun;
 use super::suite::Case;
 use crate::engine::offers::{self, ClientSettings, GetOffersOptions};
 use crate::engine::telemetry;
-use crate::engine::{Artifact, ArtifactProvenance, CompiledArtifact, DecisionInput, RandomIds, decide};
+use crate::engine::{
+    Artifact, ArtifactProvenance, CompiledArtifact, DecisionInput, RandomIds, decide,
+};
 use crate::model::{DecisioningMethod, ExecutionMode};
 
 /// Decides `case` and collects what it returned and what it sent upstream.
 pub fn run_case(case: &Case) -> Result<CaseRun, String> {
     let conf = &case.conf;
-    let client = conf.get("client").and_then(Value::as_str).unwrap_or_default();
-    let telemetry_enabled = conf.get("telemetryEnabled").and_then(Value::as_bool).unwrap_or(true);
+    let client = conf
+        .get("client")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let telemetry_enabled = conf
+        .get("telemetryEnabled")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
     let artifact_json = case.artifact.clone().ok_or("the case has no artifact")?;
     let artifact = Artifact::from_value(artifact_json).map_err(|e| e.to_string())?;
     let provenance = ArtifactProvenance {
-        location: Some(format!("https://assets.adobetarget.com/{client}/production/v1/rules.json")),
+        location: Some(format!(
+            "https://assets.adobetarget.com/{client}/production/v1/rules.json"
+        )),
         retrieval_count: 1,
         ..Default::default()
     };
@@ -35,8 +45,8 @@ pub fn run_case(case: &Case) -> Result<CaseRun, String> {
         pending.push(telemetry::artifact_entry(ids_next(&ids), 1.0, now_ms));
     }
 
-    let options: GetOffersOptions =
-        serde_json::from_value(case.input.clone()).map_err(|e| format!("input is not valid get_offers options: {e}"))?;
+    let options: GetOffersOptions = serde_json::from_value(case.input.clone())
+        .map_err(|e| format!("input is not valid get_offers options: {e}"))?;
     let settings = ClientSettings {
         client,
         property_token: None,
@@ -71,15 +81,22 @@ pub fn run_case(case: &Case) -> Result<CaseRun, String> {
 
     let mut notifications = Vec::new();
     if !decision.notifications.is_empty() || telemetry_enabled {
-        let request = offers::notification_request(&prepared.request, decision.notifications, pending);
+        let request =
+            offers::notification_request(&prepared.request, decision.notifications, pending);
         // The SDKs hand `{request}` to their send-notifications step.
         let request = serde_json::to_value(request).map_err(|e| e.to_string())?;
         notifications.push(serde_json::json!({ "request": request }));
     }
     let mut response = serde_json::to_value(&decision.response).map_err(|e| e.to_string())?;
     if let Value::Object(map) = &mut response {
-        map.insert("remoteMboxes".into(), Value::from(decision.remote.remote_mboxes));
-        map.insert("remoteViews".into(), Value::from(decision.remote.remote_views));
+        map.insert(
+            "remoteMboxes".into(),
+            Value::from(decision.remote.remote_mboxes),
+        );
+        map.insert(
+            "remoteViews".into(),
+            Value::from(decision.remote.remote_views),
+        );
     }
     Ok(CaseRun {
         response,

@@ -51,19 +51,37 @@ mod tests {
     #[test]
     fn matches_the_sdk_hash() {
         // Values Target's edge and every SDK agree on.
-        assert_eq!(hash_unencoded_chars("someClientId.123456.tntId123.salty"), -1846592194);
+        assert_eq!(
+            hash_unencoded_chars("someClientId.123456.tntId123.salty"),
+            -1846592194
+        );
         assert_eq!(
             hash_unencoded_chars("targettesting.125880.4c038b35f1b1453d80a3e7da8208c617.campaign"),
             -683299703
         );
-        assert_eq!(salted_allocation("someClientId", "123456", "ecid123", "salty"), 29.06);
-        assert_eq!(salted_allocation("someClientId", "123456", "tntId123", "salty"), 21.94);
-        assert_eq!(salted_allocation("someClientId", "123456", "thirtPartyId123", "salty"), 73.15);
+        assert_eq!(
+            salted_allocation("someClientId", "123456", "ecid123", "salty"),
+            29.06
+        );
+        assert_eq!(
+            salted_allocation("someClientId", "123456", "tntId123", "salty"),
+            21.94
+        );
+        assert_eq!(
+            salted_allocation("someClientId", "123456", "thirtPartyId123", "salty"),
+            73.15
+        );
     }
 
     #[test]
     fn allocation_is_a_two_decimal_percentage() {
-        for visitor in ["a", "b", "338e3c1e51f7416a8e1ccba4f81acea0", "ünïcödé", "😀"] {
+        for visitor in [
+            "a",
+            "b",
+            "338e3c1e51f7416a8e1ccba4f81acea0",
+            "ünïcödé",
+            "😀",
+        ] {
             let a = allocation("client", "125871", visitor);
             assert!((0.0..100.0).contains(&a), "{a}");
             assert_eq!((a * 100.0).round() / 100.0, a);

@@ -22,7 +22,9 @@ pub const DEFAULT_GLOBAL_MBOX: &str = "target-global-mbox";
 pub enum ArtifactError {
     #[error("artifact is not valid JSON or does not match the artifact schema: {0}")]
     InvalidJson(#[from] serde_json::Error),
-    #[error("artifact version {found:?} is not supported (this offerd reads major version {SUPPORTED_MAJOR_VERSION})")]
+    #[error(
+        "artifact version {found:?} is not supported (this offerd reads major version {SUPPORTED_MAJOR_VERSION})"
+    )]
     UnsupportedVersion { found: String },
     #[error("obfuscated artifact (rules.bin): {0}")]
     Obfuscation(#[from] ObfuscationError),
@@ -154,7 +156,11 @@ impl Artifact {
     }
 
     fn check_version(&self) -> Result<(), ArtifactError> {
-        let major = self.version.split('.').next().and_then(|m| m.trim().parse::<u64>().ok());
+        let major = self
+            .version
+            .split('.')
+            .next()
+            .and_then(|m| m.trim().parse::<u64>().ok());
         if major == Some(SUPPORTED_MAJOR_VERSION) {
             Ok(())
         } else {
@@ -177,8 +183,10 @@ mod tests {
 
     #[test]
     fn the_real_rules_bin_decodes_to_exactly_rules_json() {
-        let (Some(bin), Some(json)) = (shared("real-artifact/rules.bin"), shared("real-artifact/rules.json"))
-        else {
+        let (Some(bin), Some(json)) = (
+            shared("real-artifact/rules.bin"),
+            shared("real-artifact/rules.json"),
+        ) else {
             eprintln!("shared/real-artifact not found; skipping");
             return;
         };
@@ -198,7 +206,10 @@ mod tests {
             Artifact::from_json(unsupported),
             Err(ArtifactError::UnsupportedVersion { .. })
         ));
-        assert!(matches!(Artifact::from_json(b"{nope"), Err(ArtifactError::InvalidJson(_))));
+        assert!(matches!(
+            Artifact::from_json(b"{nope"),
+            Err(ArtifactError::InvalidJson(_))
+        ));
         assert!(matches!(
             Artifact::from_json(br#"{"version": "1.0.0", "rules": {"mboxes": {"m": [{"x": 1}]}}}"#),
             Err(ArtifactError::InvalidJson(_))
@@ -214,8 +225,17 @@ mod tests {
 
     #[test]
     fn format_follows_the_file_name() {
-        assert_eq!(ArtifactFormat::from_location("https://x/v1/rules.bin"), ArtifactFormat::Binary);
-        assert_eq!(ArtifactFormat::from_location("rules.BIN?x=1"), ArtifactFormat::Binary);
-        assert_eq!(ArtifactFormat::from_location("rules.json"), ArtifactFormat::Json);
+        assert_eq!(
+            ArtifactFormat::from_location("https://x/v1/rules.bin"),
+            ArtifactFormat::Binary
+        );
+        assert_eq!(
+            ArtifactFormat::from_location("rules.BIN?x=1"),
+            ArtifactFormat::Binary
+        );
+        assert_eq!(
+            ArtifactFormat::from_location("rules.json"),
+            ArtifactFormat::Json
+        );
     }
 }

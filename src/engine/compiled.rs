@@ -116,11 +116,12 @@ fn compile_rules(
 }
 
 fn compile_rule(rule: Rule, location: &str) -> Result<CompiledRule, ArtifactError> {
-    let condition = Condition::compile(&rule.condition).map_err(|reason| ArtifactError::InvalidCondition {
-        location: location.to_string(),
-        rule_key: rule.rule_key.clone().unwrap_or_default(),
-        reason,
-    })?;
+    let condition =
+        Condition::compile(&rule.condition).map_err(|reason| ArtifactError::InvalidCondition {
+            location: location.to_string(),
+            rule_key: rule.rule_key.clone().unwrap_or_default(),
+            reason,
+        })?;
     let activity_id = rule
         .meta
         .get("activity.id")
@@ -155,10 +156,22 @@ fn artifact_trace(artifact: &Artifact, provenance: &ArtifactProvenance) -> Value
         "artifactLocation".into(),
         Value::from(provenance.location.as_deref().unwrap_or("N/A")),
     );
-    trace.insert("pollingInterval".into(), Value::from(provenance.polling_interval_ms));
-    trace.insert("pollingHalted".into(), Value::from(provenance.polling_halted));
-    trace.insert("artifactVersion".into(), Value::from(artifact.version.as_str()));
-    trace.insert("artifactRetrievalCount".into(), Value::from(provenance.retrieval_count));
+    trace.insert(
+        "pollingInterval".into(),
+        Value::from(provenance.polling_interval_ms),
+    );
+    trace.insert(
+        "pollingHalted".into(),
+        Value::from(provenance.polling_halted),
+    );
+    trace.insert(
+        "artifactVersion".into(),
+        Value::from(artifact.version.as_str()),
+    );
+    trace.insert(
+        "artifactRetrievalCount".into(),
+        Value::from(provenance.retrieval_count),
+    );
     trace.insert(
         "artifactLastRetrieved".into(),
         Value::from(provenance.last_retrieved.as_str()),
@@ -192,6 +205,9 @@ mod tests {
         }))
         .unwrap();
         let err = CompiledArtifact::compile(artifact, ArtifactProvenance::default()).unwrap_err();
-        assert!(matches!(err, ArtifactError::InvalidCondition { .. }), "{err}");
+        assert!(
+            matches!(err, ArtifactError::InvalidCondition { .. }),
+            "{err}"
+        );
     }
 }

@@ -75,18 +75,23 @@ fn time_context(now_ms: i64) -> Map<String, Value> {
     let day = (days + 3).rem_euclid(7) + 1;
     let mut map = Map::new();
     map.insert("current_timestamp".into(), Value::from(now_ms));
-    map.insert("current_time".into(), Value::from(format!("{hours:02}{minutes:02}")));
+    map.insert(
+        "current_time".into(),
+        Value::from(format!("{hours:02}{minutes:02}")),
+    );
     map.insert("current_day".into(), Value::from(day));
     map
 }
 
 fn user(context: Option<&Context>) -> Value {
     let user_agent = context.and_then(|c| c.user_agent.as_deref()).unwrap_or("");
-    let hints = context.and_then(|c| c.client_hints.as_ref()).map(|h| ClientHintsView {
-        platform: h.platform.as_deref(),
-        browser_ua_with_full_version: h.browser_ua_with_full_version.as_deref(),
-        browser_ua_with_major_version: h.browser_ua_with_major_version.as_deref(),
-    });
+    let hints = context
+        .and_then(|c| c.client_hints.as_ref())
+        .map(|h| ClientHintsView {
+            platform: h.platform.as_deref(),
+            browser_ua_with_full_version: h.browser_ua_with_full_version.as_deref(),
+            browser_ua_with_major_version: h.browser_ua_with_major_version.as_deref(),
+        });
     let user = user_context(user_agent, hints.as_ref());
     let mut map = Map::new();
     map.insert("browserType".into(), Value::from(user.browser_type));

@@ -121,7 +121,10 @@ fn encode(s: &str) -> String {
 }
 
 fn decode(s: &str) -> Option<String> {
-    percent_decode_str(s).decode_utf8().ok().map(|s| s.into_owned())
+    percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
 }
 
 /// JavaScript's `parseInt(s, 10)`: leading whitespace, a sign, then digits.
@@ -131,7 +134,9 @@ fn js_parse_int(s: &str) -> Option<i64> {
         Some(rest) => (-1, rest),
         None => (1, s.strip_prefix('+').unwrap_or(s)),
     };
-    let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
     digits[..end].parse::<i64>().ok().map(|n| sign * n)
 }
 
@@ -149,7 +154,11 @@ mod tests {
         let cookie = target_cookie("sess 1", Some("abc.28_0"), now_ms);
         assert_eq!(cookie.name, "mbox");
         assert_eq!(cookie.max_age, DEVICE_ID_MAX_AGE_S);
-        assert!(cookie.value.starts_with("session#sess%201#"), "{}", cookie.value);
+        assert!(
+            cookie.value.starts_with("session#sess%201#"),
+            "{}",
+            cookie.value
+        );
         let parsed = parse_target_cookie(Some(&cookie.value), now_ms / 1000 + 1);
         assert_eq!(parsed.session_id.as_deref(), Some("sess 1"));
         assert_eq!(parsed.device_id.as_deref(), Some("abc.28_0"));
@@ -158,19 +167,40 @@ mod tests {
     #[test]
     fn expired_and_malformed_parts_are_dropped() {
         let parsed = parse_target_cookie(Some("session#s#100|PC#d#999|junk|PC#x#notanumber"), 500);
-        assert_eq!(parsed, TargetCookie { session_id: None, device_id: Some("d".into()) });
+        assert_eq!(
+            parsed,
+            TargetCookie {
+                session_id: None,
+                device_id: Some("d".into())
+            }
+        );
         assert_eq!(parse_target_cookie(None, 0), TargetCookie::default());
-        assert_eq!(parse_target_cookie(Some("%E0%A4%A#x#1|||##"), 0), TargetCookie::default());
+        assert_eq!(
+            parse_target_cookie(Some("%E0%A4%A#x#1|||##"), 0),
+            TargetCookie::default()
+        );
     }
 
     #[test]
     fn clusters_come_from_device_ids_and_edge_hosts() {
-        assert_eq!(cluster_from_device_id(Some("338e3c1e51f7416a8e1ccba4f81acea0.28_0")).as_deref(), Some("28"));
+        assert_eq!(
+            cluster_from_device_id(Some("338e3c1e51f7416a8e1ccba4f81acea0.28_0")).as_deref(),
+            Some("28")
+        );
         assert_eq!(cluster_from_device_id(Some("nocluster")), None);
         assert_eq!(cluster_from_device_id(Some("a._0")), None);
-        assert_eq!(cluster_from_edge_host(Some("mboxedge35.tt.omtrdc.net")).as_deref(), Some("35"));
-        assert_eq!(cluster_from_edge_host(Some("client.tt.omtrdc.net")).as_deref(), Some("client"));
-        assert_eq!(location_hint_cookie(Some("28")).map(|c| c.max_age), Some(1860));
+        assert_eq!(
+            cluster_from_edge_host(Some("mboxedge35.tt.omtrdc.net")).as_deref(),
+            Some("35")
+        );
+        assert_eq!(
+            cluster_from_edge_host(Some("client.tt.omtrdc.net")).as_deref(),
+            Some("client")
+        );
+        assert_eq!(
+            location_hint_cookie(Some("28")).map(|c| c.max_age),
+            Some(1860)
+        );
         assert_eq!(location_hint_cookie(Some("")), None);
     }
 }

@@ -159,7 +159,11 @@ pub(crate) fn decide(artifact: &CompiledArtifact, input: &DecisionInput<'_>) -> 
 }
 
 impl<'a> Decider<'a> {
-    fn execute(&mut self, request: &ExecuteRequest, mut tracer: Option<&mut Tracer<'_, '_>>) -> ExecuteResponse {
+    fn execute(
+        &mut self,
+        request: &ExecuteRequest,
+        mut tracer: Option<&mut Tracer<'_, '_>>,
+    ) -> ExecuteResponse {
         let mode = Mode::Execute;
         let mboxes = request.mboxes.as_ref().map(|mboxes| {
             let mut out = Vec::new();
@@ -171,7 +175,7 @@ impl<'a> Decider<'a> {
         let page_load = request
             .page_load
             .as_ref()
-            .map(|details| self.page_load(mode, details, tracer.as_deref_mut()));
+            .map(|details| self.page_load(mode, details, tracer));
         ExecuteResponse {
             page_load,
             mboxes,
@@ -179,7 +183,11 @@ impl<'a> Decider<'a> {
         }
     }
 
-    fn prefetch(&mut self, request: &PrefetchRequest, mut tracer: Option<&mut Tracer<'_, '_>>) -> PrefetchResponse {
+    fn prefetch(
+        &mut self,
+        request: &PrefetchRequest,
+        mut tracer: Option<&mut Tracer<'_, '_>>,
+    ) -> PrefetchResponse {
         let mode = Mode::Prefetch;
         let mboxes = request.mboxes.as_ref().map(|mboxes| {
             let mut out = Vec::new();
@@ -198,7 +206,7 @@ impl<'a> Decider<'a> {
         let page_load = request
             .page_load
             .as_ref()
-            .map(|details| self.page_load(mode, details, tracer.as_deref_mut()));
+            .map(|details| self.page_load(mode, details, tracer));
         PrefetchResponse {
             views,
             page_load,
@@ -209,7 +217,12 @@ impl<'a> Decider<'a> {
 
     /// The first matching rule of an mbox; every matching rule (one per activity) of
     /// the global mbox. An mbox without a match still answers, with no options.
-    fn mbox(&mut self, mode: Mode, details: &Details<'_>, mut tracer: Option<&mut Tracer<'_, '_>>) -> Vec<Matched> {
+    fn mbox(
+        &mut self,
+        mode: Mode,
+        details: &Details<'_>,
+        mut tracer: Option<&mut Tracer<'_, '_>>,
+    ) -> Vec<Matched> {
         let name = details.name.unwrap_or_default();
         let is_global = name == self.artifact.global_mbox();
         self.trace_request(mode, "mbox", details, tracer.as_deref_mut());
@@ -217,11 +230,22 @@ impl<'a> Decider<'a> {
         let mut matched = Vec::new();
         let mut matched_keys = HashSet::new();
         let (artifact, token) = (self.artifact, self.property_token);
-        for rule in artifact.mbox_rules(name).iter().filter(|r| property_allows(r, token)) {
+        for rule in artifact
+            .mbox_rules(name)
+            .iter()
+            .filter(|r| property_allows(r, token))
+        {
             if is_global && matched_keys.contains(&rule.rule.rule_key) {
                 continue;
             }
-            let Some(m) = self.rule(rule, mode, Kind::Mbox, &mut context, details, tracer.as_deref_mut()) else {
+            let Some(m) = self.rule(
+                rule,
+                mode,
+                Kind::Mbox,
+                &mut context,
+                details,
+                tracer.as_deref_mut(),
+            ) else {
                 continue;
             };
             matched.push(m);
@@ -243,7 +267,12 @@ impl<'a> Decider<'a> {
 
     /// Every matching rule (one per activity) of the named view, or of every view;
     /// matches for the same view are merged.
-    fn view(&mut self, mode: Mode, details: &Details<'_>, mut tracer: Option<&mut Tracer<'_, '_>>) -> Vec<Matched> {
+    fn view(
+        &mut self,
+        mode: Mode,
+        details: &Details<'_>,
+        mut tracer: Option<&mut Tracer<'_, '_>>,
+    ) -> Vec<Matched> {
         self.trace_request(mode, "view", details, tracer.as_deref_mut());
         let (artifact, token) = (self.artifact, self.property_token);
         let rules: Vec<&CompiledRule> = match details.name {
@@ -257,7 +286,14 @@ impl<'a> Decider<'a> {
             if matched_keys.contains(&rule.rule.rule_key) {
                 continue;
             }
-            let Some(m) = self.rule(rule, mode, Kind::View, &mut context, details, tracer.as_deref_mut()) else {
+            let Some(m) = self.rule(
+                rule,
+                mode,
+                Kind::View,
+                &mut context,
+                details,
+                tracer.as_deref_mut(),
+            ) else {
                 continue;
             };
             matched_keys.insert(rule.rule.rule_key.clone());
@@ -272,7 +308,12 @@ impl<'a> Decider<'a> {
     }
 
     /// The page load: the global mbox's matches flattened into one answer.
-    fn page_load(&mut self, mode: Mode, details: &RequestDetails, tracer: Option<&mut Tracer<'_, '_>>) -> PageLoadResponse {
+    fn page_load(
+        &mut self,
+        mode: Mode,
+        details: &RequestDetails,
+        tracer: Option<&mut Tracer<'_, '_>>,
+    ) -> PageLoadResponse {
         let global = self.artifact.global_mbox().to_string();
         let matched = self.mbox(mode, &Details::page_load(details, &global), tracer);
         let trace = matched.last().and_then(|m| m.trace.clone());
@@ -314,7 +355,12 @@ impl<'a> Decider<'a> {
         let mut metrics = Some(consequence.metrics.clone());
         match mode {
             Mode::Execute => {
-                self.notify(consequence.name.as_deref(), &options, rule, tracer.as_deref_mut());
+                self.notify(
+                    consequence.name.as_deref(),
+                    &options,
+                    rule,
+                    tracer.as_deref_mut(),
+                );
                 postprocess::prepare_execute(&mut options, &mut metrics);
             }
             Mode::Prefetch => {
@@ -324,7 +370,12 @@ impl<'a> Decider<'a> {
                 }
             }
         }
-        postprocess::add_response_tokens(&mut options, self.artifact, &rule.rule.meta, &self.request_tokens);
+        postprocess::add_response_tokens(
+            &mut options,
+            self.artifact,
+            &rule.rule.meta,
+            &self.request_tokens,
+        );
         let sources = MacroSources {
             meta: &rule.rule.meta,
             details: &details.json,
@@ -351,7 +402,13 @@ impl<'a> Decider<'a> {
 
     /// Records the display notification an executed decision owes, once per mbox and
     /// event token within a request.
-    fn notify(&mut self, name: Option<&str>, options: &[OfferOption], rule: &CompiledRule, tracer: Option<&mut Tracer<'_, '_>>) {
+    fn notify(
+        &mut self,
+        name: Option<&str>,
+        options: &[OfferOption],
+        rule: &CompiledRule,
+        tracer: Option<&mut Tracer<'_, '_>>,
+    ) {
         let mbox = name.unwrap_or("undefined");
         let tokens: Vec<String> = options
             .iter()
@@ -379,15 +436,30 @@ impl<'a> Decider<'a> {
         self.notifications.push(notification);
     }
 
-    fn trace_request(&self, mode: Mode, kind: &str, details: &Details<'_>, tracer: Option<&mut Tracer<'_, '_>>) {
+    fn trace_request(
+        &self,
+        mode: Mode,
+        kind: &str,
+        details: &Details<'_>,
+        tracer: Option<&mut Tracer<'_, '_>>,
+    ) {
         if let Some(tracer) = tracer {
             let json = Value::Object(details.json.clone());
-            tracer.trace_request(mode.as_str(), kind, json, self.context.page_url(), self.context.page_domain());
+            tracer.trace_request(
+                mode.as_str(),
+                kind,
+                json,
+                self.context.page_url(),
+                self.context.page_domain(),
+            );
         }
     }
 
     fn rule_context(&self, details: &Details<'_>) -> Value {
-        Value::Object(self.context.for_details(details.address, details.parameters))
+        Value::Object(
+            self.context
+                .for_details(details.address, details.parameters),
+        )
     }
 }
 
@@ -400,10 +472,16 @@ fn property_allows(rule: &CompiledRule, token: Option<&str>) -> bool {
 
 fn merge(existing: &mut Matched, other: Matched) {
     if let Some(options) = other.options {
-        existing.options.get_or_insert_with(Vec::new).extend(options);
+        existing
+            .options
+            .get_or_insert_with(Vec::new)
+            .extend(options);
     }
     if let Some(metrics) = other.metrics {
-        existing.metrics.get_or_insert_with(Vec::new).extend(metrics);
+        existing
+            .metrics
+            .get_or_insert_with(Vec::new)
+            .extend(metrics);
     }
     // The first match's trace stands for the merged view, as in the SDKs.
 }

@@ -25,7 +25,10 @@ impl RemoteDependency {
 /// Computes the remote dependency of `request` as the SDKs do. A page load counts as a
 /// request for Target's default global mbox; a view request without a name asks for
 /// every view, so every remote view is needed.
-pub fn remote_dependency(artifact: &CompiledArtifact, request: &DeliveryRequest) -> RemoteDependency {
+pub fn remote_dependency(
+    artifact: &CompiledArtifact,
+    request: &DeliveryRequest,
+) -> RemoteDependency {
     let a = &artifact.artifact;
     let mut mboxes = requested_mbox_names(request);
     if has_page_load(request) {
@@ -35,7 +38,10 @@ pub fn remote_dependency(artifact: &CompiledArtifact, request: &DeliveryRequest)
     for name in a.remote_mboxes.iter().filter(|m| mboxes.contains(m)) {
         push_unique(&mut remote_mboxes, name);
     }
-    for name in mboxes.iter().filter(|m| !artifact.local_mboxes.contains(*m)) {
+    for name in mboxes
+        .iter()
+        .filter(|m| !artifact.local_mboxes.contains(*m))
+    {
         push_unique(&mut remote_mboxes, name);
     }
 
@@ -93,6 +99,12 @@ fn has_view_request(request: &DeliveryRequest) -> bool {
 }
 
 fn has_page_load(request: &DeliveryRequest) -> bool {
-    request.execute.as_ref().is_some_and(|e| e.page_load.is_some())
-        || request.prefetch.as_ref().is_some_and(|p| p.page_load.is_some())
+    request
+        .execute
+        .as_ref()
+        .is_some_and(|e| e.page_load.is_some())
+        || request
+            .prefetch
+            .as_ref()
+            .is_some_and(|p| p.page_load.is_some())
 }

@@ -15,9 +15,41 @@ use serde_json::{Map, Value};
 
 /// The operators json-logic-js knows.
 const JSON_LOGIC_JS_OPERATORS: &[&str] = &[
-    "var", "missing", "missing_some", "if", "?:", "==", "===", "!=", "!==", "!", "!!", "or",
-    "and", ">", ">=", "<", "<=", "max", "min", "+", "-", "*", "/", "%", "map", "filter",
-    "reduce", "all", "none", "some", "merge", "in", "cat", "substr", "log",
+    "var",
+    "missing",
+    "missing_some",
+    "if",
+    "?:",
+    "==",
+    "===",
+    "!=",
+    "!==",
+    "!",
+    "!!",
+    "or",
+    "and",
+    ">",
+    ">=",
+    "<",
+    "<=",
+    "max",
+    "min",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "map",
+    "filter",
+    "reduce",
+    "all",
+    "none",
+    "some",
+    "merge",
+    "in",
+    "cat",
+    "substr",
+    "log",
 ];
 const JS_EQ: &str = "offerd.js==";
 const JS_NE: &str = "offerd.js!=";
@@ -119,7 +151,9 @@ fn js_loose_equals(a: &DataValue<'_>, b: &DataValue<'_>) -> bool {
         (V::Number(x), V::Number(y)) => x.as_f64() == y.as_f64(),
         // Arrays and objects are equal only to themselves: never across two values.
         (V::Array(_) | V::Object(_), V::Array(_) | V::Object(_)) => false,
-        (V::Bool(x), other) | (other, V::Bool(x)) => equals_number(if *x { 1.0 } else { 0.0 }, other),
+        (V::Bool(x), other) | (other, V::Bool(x)) => {
+            equals_number(if *x { 1.0 } else { 0.0 }, other)
+        }
         (V::Number(n), other) | (other, V::Number(n)) => equals_number(n.as_f64(), other),
         (V::String(s), other) | (other, V::String(s)) => *s == to_primitive(other),
     }
@@ -143,7 +177,14 @@ fn to_number(s: &str) -> f64 {
     if t.is_empty() {
         return 0.0;
     }
-    let radix = [("0x", 16), ("0X", 16), ("0o", 8), ("0O", 8), ("0b", 2), ("0B", 2)];
+    let radix = [
+        ("0x", 16),
+        ("0X", 16),
+        ("0o", 8),
+        ("0O", 8),
+        ("0b", 2),
+        ("0B", 2),
+    ];
     for (prefix, base) in radix {
         if let Some(digits) = t.strip_prefix(prefix) {
             return u64::from_str_radix(digits, base).map_or(f64::NAN, |n| n as f64);
@@ -184,7 +225,9 @@ mod tests {
     use serde_json::json;
 
     fn holds(rule: Value, data: Value) -> bool {
-        Condition::compile(&rule).unwrap().holds(&data, &Bump::new())
+        Condition::compile(&rule)
+            .unwrap()
+            .holds(&data, &Bump::new())
     }
 
     fn check(table: &[(Value, bool)], data: &Value) {
@@ -246,7 +289,8 @@ mod tests {
 
     #[test]
     fn in_logic_and_var_work_like_json_logic_js() {
-        let data = json!({"page": {"query": "bar=true", "domain": "target.com"}, "mbox": {"a": "x"}});
+        let data =
+            json!({"page": {"query": "bar=true", "domain": "target.com"}, "mbox": {"a": "x"}});
         let table = [
             (json!({"in": ["bar", {"var": "page.query"}]}), true),
             (json!({"in": ["baz", {"var": "page.query"}]}), false),

@@ -62,8 +62,14 @@ pub fn prepare(
     now_ms: i64,
     ids: &dyn IdGenerator,
 ) -> PreparedRequest {
-    let cookie = cookies::parse_target_cookie(options.target_cookie.as_deref(), now_ms.div_euclid(1000) + 1);
-    let hint = options.target_location_hint.as_deref().or(settings.location_hint);
+    let cookie = cookies::parse_target_cookie(
+        options.target_cookie.as_deref(),
+        now_ms.div_euclid(1000) + 1,
+    );
+    let hint = options
+        .target_location_hint
+        .as_deref()
+        .or(settings.location_hint);
     let cluster = cookies::cluster_from_device_id(cookie.device_id.as_deref())
         .or_else(|| hint.filter(|h| !h.is_empty()).map(str::to_string));
     let session_id = cookie
@@ -72,7 +78,12 @@ pub fn prepare(
         .unwrap_or_else(|| ids.next_id());
 
     let mut request = options.request;
-    if request.property.as_ref().and_then(|p| p.token.as_ref()).is_none() {
+    if request
+        .property
+        .as_ref()
+        .and_then(|p| p.token.as_ref())
+        .is_none()
+    {
         request.property = settings.property_token.map(|token| Property {
             token: Some(token.to_string()),
             ..Default::default()
@@ -82,13 +93,23 @@ pub fn prepare(
         request.request_id = Some(ids.next_id());
     }
     let id = request.id.take().unwrap_or_default();
-    request.id = Some(complete_visitor_id(id, cookie.device_id, options.customer_ids, hint, ids));
+    request.id = Some(complete_visitor_id(
+        id,
+        cookie.device_id,
+        options.customer_ids,
+        hint,
+        ids,
+    ));
     let context = request.context.get_or_insert_with(Default::default);
     context.channel.get_or_insert(ChannelType::Web);
-    if let Some(geo) = context.geo.as_mut() {
-        if geo.ip_address.as_deref().is_some_and(|ip| !is_lookup_address(ip)) {
-            geo.ip_address = None;
-        }
+    // An address that is neither an IP nor the "look me up" marker is dropped.
+    if let Some(geo) = context.geo.as_mut()
+        && geo
+            .ip_address
+            .as_deref()
+            .is_some_and(|ip| !is_lookup_address(ip))
+    {
+        geo.ip_address = None;
     }
     PreparedRequest {
         request,
@@ -119,7 +140,11 @@ fn complete_visitor_id(
         c.authenticated_state == Some(AuthenticatedState::Authenticated)
             && c.id.as_deref().is_some_and(|i| !i.is_empty())
     });
-    if blank(&id.tnt_id) && blank(&id.marketing_cloud_visitor_id) && blank(&id.third_party_id) && !authenticated {
+    if blank(&id.tnt_id)
+        && blank(&id.marketing_cloud_visitor_id)
+        && blank(&id.third_party_id)
+        && !authenticated
+    {
         let suffix = hint
             .filter(|h| !h.trim().is_empty())
             .map(|h| format!(".{h}_0"))
@@ -135,7 +160,10 @@ fn is_lookup_address(ip: &str) -> bool {
 
 /// The address to look geo up for, when the artifact targets geo and the request
 /// carries an IP but no location. `Some(None)` asks for the caller's own address.
-pub fn geo_lookup_address(artifact: &CompiledArtifact, request: &DeliveryRequest) -> Option<Option<String>> {
+pub fn geo_lookup_address(
+    artifact: &CompiledArtifact,
+    request: &DeliveryRequest,
+) -> Option<Option<String>> {
     if !artifact.artifact.geo_targeting_enabled {
         return None;
     }
@@ -249,8 +277,15 @@ fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
 
 /// The decided parts of a response in the SDKs' order: execute page load, execute
 /// mboxes, prefetch page load, prefetch views, prefetch mboxes.
+/// Analytics, trace and options of one decided mbox, view or page load.
+type Part<'r> = (
+    Option<&'r AnalyticsResponse>,
+    Option<&'r serde_json::Value>,
+    Option<&'r Vec<OfferOption>>,
+);
+
 struct ResponseParts<'r> {
-    parts: Vec<(Option<&'r AnalyticsResponse>, Option<&'r serde_json::Value>, Option<&'r Vec<OfferOption>>)>,
+    parts: Vec<Part<'r>>,
 }
 
 impl<'r> ResponseParts<'r> {
@@ -258,30 +293,62 @@ impl<'r> ResponseParts<'r> {
         let mut parts = Vec::new();
         let execute = response.execute.as_ref();
         let prefetch = response.prefetch.as_ref();
-        let page = |p: &'r PageLoadResponse| (p.analytics.as_ref(), p.trace.as_ref(), p.options.as_ref());
-        let mbox = |m: &'r MboxResponse| (m.analytics.as_ref(), m.trace.as_ref(), m.options.as_ref());
+        let page =
+            |p: &'r PageLoadResponse| (p.analytics.as_ref(), p.trace.as_ref(), p.options.as_ref());
+        let mbox =
+            |m: &'r MboxResponse| (m.analytics.as_ref(), m.trace.as_ref(), m.options.as_ref());
         parts.extend(execute.and_then(|e| e.page_load.as_ref()).map(page));
-        parts.extend(execute.and_then(|e| e.mboxes.as_ref()).into_iter().flatten().map(mbox));
+        parts.extend(
+            execute
+                .and_then(|e| e.mboxes.as_ref())
+                .into_iter()
+                .flatten()
+                .map(mbox),
+        );
         parts.extend(prefetch.and_then(|p| p.page_load.as_ref()).map(page));
-        let views = prefetch.and_then(|p| p.views.as_ref()).into_iter().flatten();
+        let views = prefetch
+            .and_then(|p| p.views.as_ref())
+            .into_iter()
+            .flatten();
         parts.extend(views.map(|v| (v.analytics.as_ref(), v.trace.as_ref(), v.options.as_ref())));
-        parts.extend(prefetch.and_then(|p| p.mboxes.as_ref()).into_iter().flatten().map(mbox));
+        parts.extend(
+            prefetch
+                .and_then(|p| p.mboxes.as_ref())
+                .into_iter()
+                .flatten()
+                .map(mbox),
+        );
         Self { parts }
     }
 
     fn analytics(&self) -> Vec<AnalyticsResponse> {
-        let non_empty = |a: &&AnalyticsResponse| a.payload.as_ref().is_some_and(|p| !p.is_empty()) || !a.extra.is_empty();
-        self.parts.iter().filter_map(|p| p.0).filter(non_empty).cloned().collect()
+        let non_empty = |a: &&AnalyticsResponse| {
+            a.payload.as_ref().is_some_and(|p| !p.is_empty()) || !a.extra.is_empty()
+        };
+        self.parts
+            .iter()
+            .filter_map(|p| p.0)
+            .filter(non_empty)
+            .cloned()
+            .collect()
     }
 
     fn traces(&self) -> Vec<serde_json::Value> {
         let non_empty = |t: &&serde_json::Value| t.as_object().is_some_and(|o| !o.is_empty());
-        self.parts.iter().filter_map(|p| p.1).filter(non_empty).cloned().collect()
+        self.parts
+            .iter()
+            .filter_map(|p| p.1)
+            .filter(non_empty)
+            .cloned()
+            .collect()
     }
 
     fn response_tokens(&self) -> Vec<ResponseTokens> {
         let options = self.parts.iter().filter_map(|p| p.2).flatten();
-        options.filter_map(|o| o.response_tokens.clone()).filter(|t| !t.is_empty()).collect()
+        options
+            .filter_map(|o| o.response_tokens.clone())
+            .filter(|t| !t.is_empty())
+            .collect()
     }
 }
 

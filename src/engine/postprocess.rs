@@ -45,10 +45,11 @@ pub(crate) fn prepare_execute(options: &mut Vec<OfferOption>, metrics: &mut Opti
 /// with, taken from the display metric at the same position when the option has none.
 pub(crate) fn prepare_prefetch(options: &mut [OfferOption], metrics: &[Metric]) {
     for (idx, option) in options.iter_mut().enumerate() {
-        if option.event_token.is_none() {
-            if let Some(metric) = metrics.get(idx).filter(|m| m.kind == Some(MetricType::Display)) {
-                option.event_token = metric.event_token.clone();
-            }
+        let display = metrics
+            .get(idx)
+            .filter(|m| m.kind == Some(MetricType::Display));
+        if let (None, Some(metric)) = (&option.event_token, display) {
+            option.event_token = metric.event_token.clone();
         }
     }
 }
@@ -57,7 +58,10 @@ pub(crate) fn prepare_prefetch(options: &mut [OfferOption], metrics: &[Metric]) 
 /// decisioning method and, when the artifact lists them, the visitor's geo.
 pub(crate) fn request_tokens(artifact: &CompiledArtifact, geo: Option<&Geo>) -> ResponseTokens {
     let mut tokens = Map::new();
-    tokens.insert("activity.decisioningMethod".into(), Value::from("on-device"));
+    tokens.insert(
+        "activity.decisioningMethod".into(),
+        Value::from("on-device"),
+    );
     let Some(geo) = geo else { return tokens };
     let wanted = |key: &str| artifact.response_tokens.contains(key);
     let mut put = |key: &str, value: Option<Value>| {
@@ -83,7 +87,10 @@ pub(crate) fn add_response_tokens(
 ) {
     let mut tokens = Map::new();
     for key in META_TOKENS {
-        if let Some(value) = meta.get(key).filter(|_| artifact.response_tokens.contains(key)) {
+        if let Some(value) = meta
+            .get(key)
+            .filter(|_| artifact.response_tokens.contains(key))
+        {
             tokens.insert(key.into(), value.clone());
         }
     }
@@ -159,11 +166,15 @@ fn macro_key(raw: &str) -> String {
 }
 
 fn lookup(key: &str, sources: &MacroSources<'_>) -> Option<String> {
-    [Some(sources.meta), Some(sources.details), sources.parameters]
-        .into_iter()
-        .flatten()
-        .find_map(|map| map.get(key))
-        .map(js_string)
+    [
+        Some(sources.meta),
+        Some(sources.details),
+        sources.parameters,
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(|map| map.get(key))
+    .map(js_string)
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! Telemetry entries the SDKs send to Target with their next upstream request: one per
 //! decision (what was asked, how long it took) and one per artifact download.
 
-use crate::model::{DecisioningMethod, DeliveryRequest, ExecutionMode, TelemetryEntry, TelemetryFeatures};
+use crate::model::{
+    DecisioningMethod, DeliveryRequest, ExecutionMode, TelemetryEntry, TelemetryFeatures,
+};
 
 /// The entry of one get_offers call.
 pub fn decision_entry(
@@ -67,7 +69,14 @@ mod tests {
             "execute": {"pageLoad": {}}
         }))
         .unwrap();
-        let entry = decision_entry(&request, DecisioningMethod::OnDevice, ExecutionMode::Local, 1.234, 0.5, 7);
+        let entry = decision_entry(
+            &request,
+            DecisioningMethod::OnDevice,
+            ExecutionMode::Local,
+            1.234,
+            0.5,
+            7,
+        );
         assert_eq!(
             serde_json::to_value(entry).unwrap(),
             json!({"requestId": "r", "timestamp": 7, "mode": "local", "execution": 1.23, "parsing": 0.5,

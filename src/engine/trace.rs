@@ -84,7 +84,14 @@ impl<'s, 'a> Tracer<'s, 'a> {
     }
 
     /// Starts tracing one mbox/view/pageLoad request of `mode`.
-    pub fn trace_request(&mut self, mode: &str, kind: &str, details: Value, page_url: &Value, host: &Value) {
+    pub fn trace_request(
+        &mut self,
+        mode: &str,
+        kind: &str,
+        details: Value,
+        page_url: &Value,
+        host: &Value,
+    ) {
         let mut detail = match details {
             Value::Object(map) => map,
             _ => Map::new(),
@@ -97,7 +104,12 @@ impl<'s, 'a> Tracer<'s, 'a> {
     }
 
     /// Records one rule evaluation and the context it ran against.
-    pub fn rule_evaluated(&mut self, rule: &CompiledRule, context: &Map<String, Value>, satisfied: bool) {
+    pub fn rule_evaluated(
+        &mut self,
+        rule: &CompiledRule,
+        context: &Map<String, Value>,
+        satisfied: bool,
+    ) {
         let meta = &rule.rule.meta;
         let activity = rule.activity_id.clone();
         if satisfied && !self.campaigns.contains_key(&activity) {
@@ -105,7 +117,10 @@ impl<'s, 'a> Tracer<'s, 'a> {
             copy_meta(&mut campaign, "id", meta, "activity.id");
             copy_meta(&mut campaign, "campaignType", meta, "activity.type");
             copy_meta(&mut campaign, "branchId", meta, "experience.id");
-            let offers = meta.get("offer.id").map(|o| vec![o.clone()]).unwrap_or_default();
+            let offers = meta
+                .get("offer.id")
+                .map(|o| vec![o.clone()])
+                .unwrap_or_default();
             campaign.insert("offers".into(), Value::Array(offers));
             let environment = self.scope.artifact.artifact.meta.get("environment");
             if let Some(environment) = environment {
@@ -130,7 +145,10 @@ impl<'s, 'a> Tracer<'s, 'a> {
         let (segments, conditions) = if satisfied {
             (&mut target.matched_segments, &mut target.matched_conditions)
         } else {
-            (&mut target.unmatched_segments, &mut target.unmatched_conditions)
+            (
+                &mut target.unmatched_segments,
+                &mut target.unmatched_conditions,
+            )
         };
         for audience in audiences.into_iter().flatten() {
             if !segments.contains(audience) {
@@ -160,8 +178,17 @@ impl<'s, 'a> Tracer<'s, 'a> {
             request.insert("sessionId".into(), Value::from(session));
         }
         request.extend(self.request.clone());
-        let campaigns = self.campaigns.values().cloned().map(Value::Object).collect();
-        let targets = self.targets.values().map(EvaluatedTarget::to_json).collect();
+        let campaigns = self
+            .campaigns
+            .values()
+            .cloned()
+            .map(Value::Object)
+            .collect();
+        let targets = self
+            .targets
+            .values()
+            .map(EvaluatedTarget::to_json)
+            .collect();
         let mut trace = Map::new();
         trace.insert("clientCode".into(), Value::from(scope.client));
         trace.insert("artifact".into(), scope.artifact.trace.clone());
@@ -176,9 +203,18 @@ impl<'s, 'a> Tracer<'s, 'a> {
 impl EvaluatedTarget {
     fn to_json(&self) -> Value {
         let mut map = self.head.clone();
-        map.insert("matchedSegmentIds".into(), Value::Array(self.matched_segments.clone()));
-        map.insert("unmatchedSegmentIds".into(), Value::Array(self.unmatched_segments.clone()));
-        map.insert("matchedRuleConditions".into(), Value::Array(self.matched_conditions.clone()));
+        map.insert(
+            "matchedSegmentIds".into(),
+            Value::Array(self.matched_segments.clone()),
+        );
+        map.insert(
+            "unmatchedSegmentIds".into(),
+            Value::Array(self.unmatched_segments.clone()),
+        );
+        map.insert(
+            "matchedRuleConditions".into(),
+            Value::Array(self.matched_conditions.clone()),
+        );
         map.insert(
             "unmatchedRuleConditions".into(),
             Value::Array(self.unmatched_conditions.clone()),
