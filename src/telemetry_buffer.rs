@@ -1,0 +1,70 @@
+//! Telemetry entries waiting to ride along with the next request to Target. Bounded,
+//! unlike the SDKs' lists: when full, the oldest entry is dropped and counted.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use crate::metrics::Metrics;
+use crate::model::TelemetryEntry;
+
+/// A bounded FIFO of telemetry entries shared by the client, refresher and batcher.
+#[derive(Debug)]
+pub struct TelemetryBuffer {
+    enabled: bool,
+    capacity: usize,
+    entries: Mutex<VecDeque<TelemetryEntry>>,
+}
+
+impl TelemetryBuffer {
+    /// `enabled = false` makes every push a no-op (the SDKs' `telemetryEnabled`).
+    pub fn new(enabled: bool, capacity: usize) -> Self {
+        Self {
+            enabled,
+            capacity,
+            entries: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Adds an entry, dropping (and counting) the oldest one when full.
+    pub fn push(&self, entry: TelemetryEntry, metrics: &Arc<Metrics>) {
+        if !self.enabled || self.capacity == 0 {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= self.capacity {
+            entries.pop_front();
+            metrics.telemetry_dropped.inc();
+        }
+        entries.push_back(entry);
+    }
+
+    /// Takes up to `max` entries, oldest first.
+    pub fn take(&self, max: usize) -> Vec<TelemetryEntry> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let n = entries.len().min(max);
+        entries.drain(..n).collect()
+    }
+
+    /// Puts entries back at the front (a send failed and will be retried).
+    pub fn restore(&self, returned: Vec<TelemetryEntry>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        for entry in returned.into_iter().rev() {
+            if entries.len() >= self.capacity {
+                break;
+            }
+            entries.push_front(entry);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().map(|e| e.len()).unwrap_or_default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,1 @@
+//! STUB — replaced by the artifact fetcher (see the helper brief).

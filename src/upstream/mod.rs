@@ -1,0 +1,34 @@
+//! Clients for what offerd talks to over the network: Target's Delivery API
+//! ([`delivery`]), the artifact CDN or file ([`artifact_source`]) and the geo endpoint
+//! ([`geo`]). All errors are [`UpstreamError`], which knows whether a retry can help.
+
+pub mod artifact_source;
+pub mod delivery;
+pub mod geo;
+
+/// A failure talking to an upstream.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("timed out after {0} ms")]
+    Timeout(u64),
+    #[error("connection failed: {0}")]
+    Connect(String),
+    #[error("upstream answered {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("unreadable upstream answer: {0}")]
+    Decode(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl UpstreamError {
+    /// Connection errors, timeouts and 5xx (and 429) may succeed later; other 4xx and
+    /// unreadable answers will not.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Timeout(_) | Self::Connect(_) => true,
+            Self::Status { status, .. } => *status >= 500 || *status == 429,
+            Self::Decode(_) | Self::Other(_) => false,
+        }
+    }
+}
