@@ -5,9 +5,11 @@
 //! - [`conformance`]: Adobe's conformance suite runner (used by tests and the CLI).
 
 pub mod actors;
+pub mod client;
 pub mod config;
 pub mod conformance;
 pub mod engine;
+pub mod http;
 pub mod metrics;
 pub mod model;
 pub mod store;

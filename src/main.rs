@@ -1,10 +1,18 @@
-//! The `offerd` binary: `offerd conformance --schema DIR` runs a Target conformance
-//! suite against the engine.
+//! The `offerd` binary: parse the command line, load the configuration, start logging,
+//! start the actors, serve HTTP, wait for SIGTERM/SIGINT, drain, exit.
+//!
+//! `offerd conformance --schema DIR` instead runs a Target conformance suite.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use offerd::client::TargetClient;
+use offerd::config::{self, Config};
 
 #[derive(Parser)]
 #[command(
@@ -13,12 +21,35 @@ use clap::{Parser, Subcommand};
     about = "Adobe Target–compatible decisioning service"
 )]
 struct Cli {
+    /// Configuration file; a missing `config.toml` falls back to the built-in defaults.
+    #[arg(
+        long,
+        short,
+        global = true,
+        default_value = "config.toml",
+        env = "OFFERD_CONFIG"
+    )]
+    config: PathBuf,
+    /// Listen address (`server.bind`), e.g. 127.0.0.1:8080.
+    #[arg(long, global = true)]
+    bind: Option<String>,
+    /// Artifact path or URL (`artifact.location`).
+    #[arg(long, global = true)]
+    artifact: Option<String>,
+    /// on-device, server-side or hybrid (`target.decisioning_method`).
+    #[arg(long, global = true)]
+    decisioning_method: Option<String>,
+    /// Log format: pretty or json (`log.format`).
+    #[arg(long, global = true)]
+    log_format: Option<String>,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve decisions over HTTP (the default).
+    Serve,
     /// Runs a conformance suite (a folder with `models/` and `artifacts/`) against the
     /// engine: one line per failing case, a line per suite, then `N passed, M failed`.
     Conformance {
@@ -30,12 +61,93 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Conformance { schema } => run_conformance(&schema),
+    let result = match &cli.command {
+        Some(Command::Conformance { schema }) => return run_conformance(schema),
+        Some(Command::Serve) | None => load_config(&cli).and_then(serve),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("offerd: {err:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
-fn run_conformance(schema: &std::path::Path) -> ExitCode {
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let mut overrides = Vec::new();
+    let flags = [
+        ("server.bind", &cli.bind),
+        ("artifact.location", &cli.artifact),
+        ("target.decisioning_method", &cli.decisioning_method),
+        ("log.format", &cli.log_format),
+    ];
+    for (key, value) in flags {
+        if let Some(value) = value {
+            overrides.push((key, value.clone()));
+        }
+    }
+    // The default file may be absent (built-in defaults); a file named on purpose may not.
+    let required = cli.config != Path::new("config.toml");
+    Ok(config::load(Some(&cli.config), required, &env, &overrides)?)
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if config.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    init_tracing(&config);
+    let addr = config.bind_addr()?;
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    actix_rt::System::new().block_on(async move {
+        let client = TargetClient::create(config).context("cannot start offerd")?;
+        let listener =
+            TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        tracing::info!(%addr, "offerd listening");
+        let server = offerd::http::serve(client.clone(), listener)?;
+        let handle = server.handle();
+        let running = actix_rt::spawn(server);
+        wait_for_signal().await;
+        tracing::info!("shutting down: no new requests, finishing in-flight work");
+        handle.stop(true).await;
+        let report = client.shutdown(grace).await;
+        tracing::info!(
+            sent = report.notifications.sent,
+            dropped = report.notifications.dropped,
+            "stopped"
+        );
+        running.abort();
+        actix_rt::System::current().stop();
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn run_conformance(schema: &Path) -> ExitCode {
     let suites = match offerd::conformance::load_suites(schema) {
         Ok(suites) => suites,
         Err(err) => {

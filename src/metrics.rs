@@ -25,6 +25,8 @@ pub struct Metrics {
     pub artifact_info: IntGaugeVec,
     /// Unix time (seconds) the loaded artifact was fetched; age = now - this.
     pub artifact_loaded_at: IntGauge,
+    /// Seconds since the loaded artifact was fetched, updated at scrape time.
+    pub artifact_age: IntGauge,
     /// `generatedAt` of the loaded artifact, Unix seconds (0 if unknown).
     pub artifact_generated_at: IntGauge,
     /// Notification requests waiting in the batcher.
@@ -78,6 +80,10 @@ impl Metrics {
                 "artifact_loaded_timestamp_seconds",
                 "when the artifact was fetched",
             ),
+            artifact_age: gauge(
+                "artifact_age_seconds",
+                "seconds since the artifact was fetched",
+            ),
             artifact_generated_at: gauge(
                 "artifact_generated_timestamp_seconds",
                 "artifact generatedAt",
@@ -125,6 +131,7 @@ impl Metrics {
             Box::new(self.artifact_refreshes.clone()),
             Box::new(self.artifact_info.clone()),
             Box::new(self.artifact_loaded_at.clone()),
+            Box::new(self.artifact_age.clone()),
             Box::new(self.artifact_generated_at.clone()),
             Box::new(self.batcher_queue_depth.clone()),
             Box::new(self.notifications_sent.clone()),

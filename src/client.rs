@@ -1,0 +1,607 @@
+//! The library API: `TargetClient::create`, `get_offers`, `send_notifications`,
+//! `get_attributes` — what the Target SDKs offer, usable from Rust without HTTP. The
+//! HTTP layer is a thin adapter over it.
+//!
+//! `create` must run inside an actix `System` (e.g. under `#[actix_rt::main]`): it
+//! starts the Supervisor, the decision pool, the refresher and the batcher.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix::Addr;
+use arc_swap::ArcSwapOption;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::actors::batcher::{Batcher, Enqueue, Outbound};
+use crate::actors::decision::{Decide, DecisionPool, PoolError};
+use crate::actors::supervisor::{Resources, Shutdown, ShutdownReport, Started, Supervisor};
+use crate::config::Config;
+use crate::engine::offers::{
+    self, ClientSettings, GetOffersOptions, PreparedRequest, TargetDeliveryResponse,
+};
+use crate::engine::{RandomIds, remote_dependency, telemetry};
+use crate::metrics::Metrics;
+use crate::model::*;
+use crate::store::{ArtifactStore, LoadedArtifact};
+use crate::telemetry_buffer::TelemetryBuffer;
+use crate::upstream::UpstreamError;
+use crate::upstream::delivery::{DeliveryClient, DeliverySettings};
+use crate::upstream::geo::GeoClient;
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The caller's request is unusable.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// On-device decisioning was asked for before any artifact loaded.
+    #[error("no artifact loaded yet: on-device decisioning is not ready")]
+    NotReady,
+    /// Every decision slot is taken.
+    #[error("offerd is overloaded: retry later")]
+    Overloaded,
+    /// The notification queue is full.
+    #[error("notification queue is full: retry later")]
+    QueueFull,
+    /// Target's Delivery API failed.
+    #[error("Target Delivery API: {0}")]
+    Upstream(#[from] UpstreamError),
+    /// offerd is shutting down or broken.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The options of `send_notifications`: a request holding `notifications`, and the
+/// visitor's cookie or session.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct SendNotificationsOptions {
+    pub request: DeliveryRequest,
+    #[serde(default, alias = "targetCookie")]
+    pub target_cookie: Option<String>,
+    #[serde(default, alias = "targetLocationHint")]
+    pub target_location_hint: Option<String>,
+    #[serde(default, alias = "sessionId")]
+    pub session_id: Option<String>,
+    #[serde(default, alias = "consumerId")]
+    pub consumer_id: Option<String>,
+    #[serde(default, alias = "customerIds")]
+    pub customer_ids: Option<Vec<CustomerId>>,
+}
+
+/// Feature-flag attributes by mbox name, and the response they came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attributes {
+    pub attributes: Map<String, Value>,
+    pub response: TargetDeliveryResponse,
+}
+
+/// A handle to a running offerd; cheap to clone.
+#[derive(Clone)]
+pub struct TargetClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    client: Arc<str>,
+    store: Arc<ArtifactStore>,
+    pool: DecisionPool,
+    batcher: Addr<Batcher>,
+    supervisor: Addr<Supervisor>,
+    delivery: Arc<DeliveryClient>,
+    geo: GeoClient,
+    telemetry: Arc<TelemetryBuffer>,
+    metrics: Arc<Metrics>,
+    /// The edge cluster learned from Target (or configured).
+    location_hint: ArcSwapOption<String>,
+}
+
+impl TargetClient {
+    /// Starts offerd's actors for `config`.
+    pub fn create(config: Config) -> Result<Self, ClientError> {
+        let metrics = Arc::new(Metrics::new());
+        let internal = |e: UpstreamError| ClientError::Internal(e.to_string());
+        let delivery = Arc::new(
+            DeliveryClient::new(DeliverySettings::from_config(&config), metrics.clone())
+                .map_err(internal)?,
+        );
+        let geo = GeoClient::new(&config.geo, metrics.clone()).map_err(internal)?;
+        let store = Arc::new(ArtifactStore::new());
+        let telemetry = Arc::new(TelemetryBuffer::new(
+            config.target.telemetry_enabled,
+            config.batcher.telemetry_capacity,
+        ));
+        let pool = DecisionPool::start(config.decision_actors(), config.decision.max_in_flight);
+        let with_refresher = config.target.decisioning_method != DecisioningMethod::ServerSide;
+        let Started {
+            supervisor,
+            batcher,
+            ..
+        } = Supervisor::start(
+            Resources {
+                config: config.clone(),
+                store: store.clone(),
+                telemetry: telemetry.clone(),
+                metrics: metrics.clone(),
+                delivery: delivery.clone(),
+                pool: pool.clone(),
+            },
+            with_refresher,
+        );
+        let hint = config
+            .target
+            .location_hint
+            .clone()
+            .filter(|h| !h.is_empty());
+        let client = Self {
+            inner: Arc::new(Inner {
+                client: Arc::from(config.target.client.as_str()),
+                location_hint: ArcSwapOption::from(hint.map(Arc::new)),
+                config,
+                store,
+                pool,
+                batcher,
+                supervisor,
+                delivery,
+                geo,
+                telemetry,
+                metrics,
+            }),
+        };
+        client.learn_location_hint();
+        Ok(client)
+    }
+
+    /// The configuration offerd runs with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The artifact store (current artifact and refresh status).
+    pub fn store(&self) -> &Arc<ArtifactStore> {
+        &self.inner.store
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    /// Ready once an artifact is loaded, or at once in server-side mode.
+    pub fn is_ready(&self) -> bool {
+        self.inner.config.target.decisioning_method == DecisioningMethod::ServerSide
+            || self.inner.store.current().is_some()
+    }
+
+    /// Decides offers for `options.request`, on-device, server-side or hybrid.
+    pub async fn get_offers(
+        &self,
+        options: GetOffersOptions,
+    ) -> Result<TargetDeliveryResponse, ClientError> {
+        validate_request(&options.request)?;
+        let started = Instant::now();
+        let method = options
+            .decisioning_method
+            .unwrap_or(self.inner.config.target.decisioning_method);
+        let now = now_ms();
+        let hint = self.inner.location_hint.load_full();
+        let settings = ClientSettings {
+            client: &self.inner.client,
+            property_token: self
+                .inner
+                .config
+                .target
+                .property_token
+                .as_deref()
+                .filter(|t| !t.is_empty()),
+            location_hint: hint.as_deref().map(String::as_str),
+        };
+        let prepared = offers::prepare(options, settings, now, &RandomIds);
+        let artifact = self.inner.store.current();
+        let local = match (method, artifact) {
+            (DecisioningMethod::ServerSide, artifact) => Err(artifact),
+            (DecisioningMethod::OnDevice, None) => return Err(ClientError::NotReady),
+            (DecisioningMethod::OnDevice, Some(a)) => Ok(a),
+            (DecisioningMethod::Hybrid, None) => Err(None),
+            (DecisioningMethod::Hybrid, Some(a)) => {
+                if remote_dependency(&a.compiled, &prepared.request).remote_needed() {
+                    Err(Some(a))
+                } else {
+                    Ok(a)
+                }
+            }
+        };
+        let result = match local {
+            Ok(artifact) => {
+                self.decide_on_device(prepared, artifact, now, started)
+                    .await
+            }
+            Err(artifact) => self.decide_server_side(prepared, artifact, started).await,
+        };
+        if let Ok(response) = &result {
+            let label = response.meta.decisioning_method.as_str();
+            self.inner
+                .metrics
+                .decisions
+                .with_label_values(&[label])
+                .inc();
+        }
+        result
+    }
+
+    async fn decide_on_device(
+        &self,
+        mut prepared: PreparedRequest,
+        artifact: Arc<LoadedArtifact>,
+        now: i64,
+        started: Instant,
+    ) -> Result<TargetDeliveryResponse, ClientError> {
+        self.resolve_geo(&artifact, &mut prepared.request).await;
+        let msg = Decide {
+            artifact,
+            request: prepared.request,
+            client: self.inner.client.clone(),
+            session_id: prepared.session_id.clone(),
+            now_ms: now,
+        };
+        let decide_started = Instant::now();
+        let decided = self.inner.pool.decide(msg).await.map_err(|e| match e {
+            PoolError::Overloaded => {
+                self.inner.metrics.overloaded.inc();
+                ClientError::Overloaded
+            }
+            PoolError::Stopped => ClientError::Internal(e.to_string()),
+        })?;
+        self.inner
+            .metrics
+            .decision_latency
+            .observe(decide_started.elapsed().as_secs_f64());
+        prepared.request = decided.request;
+        let decision = decided.decision;
+        self.record_telemetry(
+            &prepared.request,
+            DecisioningMethod::OnDevice,
+            ExecutionMode::Local,
+            started,
+            now,
+        );
+        if !decision.notifications.is_empty() || !self.inner.telemetry.is_empty() {
+            let request =
+                offers::notification_request(&prepared.request, decision.notifications, Vec::new());
+            self.enqueue_owed(request, &prepared);
+        }
+        Ok(offers::target_delivery_response(
+            &prepared,
+            decision.response,
+            DecisioningMethod::OnDevice,
+            decision.remote,
+            now,
+        ))
+    }
+
+    async fn decide_server_side(
+        &self,
+        prepared: PreparedRequest,
+        artifact: Option<Arc<LoadedArtifact>>,
+        started: Instant,
+    ) -> Result<TargetDeliveryResponse, ClientError> {
+        let mut request = prepared.request.clone();
+        let pending = self.inner.telemetry.take(usize::MAX);
+        if !pending.is_empty() {
+            request.telemetry = Some(Telemetry {
+                entries: Some(pending),
+                ..Default::default()
+            });
+        }
+        let response = self
+            .inner
+            .delivery
+            .deliver(
+                &request,
+                &prepared.session_id,
+                prepared.cluster.as_deref(),
+                "offers",
+            )
+            .await?;
+        let now = now_ms();
+        let remote = artifact
+            .map(|a| remote_dependency(&a.compiled, &prepared.request))
+            .unwrap_or_default();
+        let mode = ExecutionMode::Edge;
+        self.record_telemetry(
+            &prepared.request,
+            DecisioningMethod::ServerSide,
+            mode,
+            started,
+            now,
+        );
+        let result = offers::target_delivery_response(
+            &prepared,
+            response,
+            DecisioningMethod::ServerSide,
+            remote,
+            now,
+        );
+        if let Some(cookie) = &result.target_location_hint_cookie {
+            self.inner
+                .location_hint
+                .store(Some(Arc::new(cookie.value.clone())));
+        }
+        Ok(result)
+    }
+
+    /// Looks geo up when the artifact targets geo and the request has only an IP; a
+    /// failed lookup decides without geo (counted), it never fails the call.
+    async fn resolve_geo(&self, artifact: &LoadedArtifact, request: &mut DeliveryRequest) {
+        let Some(ip) = offers::geo_lookup_address(&artifact.compiled, request) else {
+            return;
+        };
+        match self.inner.geo.lookup(ip.as_deref()).await {
+            Ok(geo) => offers::apply_geo(request, geo),
+            Err(err) => tracing::debug!(error = %err, "geo lookup failed; deciding without geo"),
+        }
+    }
+
+    fn record_telemetry(
+        &self,
+        request: &DeliveryRequest,
+        method: DecisioningMethod,
+        mode: ExecutionMode,
+        started: Instant,
+        now: i64,
+    ) {
+        if !self.inner.telemetry.enabled() {
+            return;
+        }
+        let execution = started.elapsed().as_secs_f64() * 1000.0;
+        let entry = telemetry::decision_entry(request, method, mode, execution, 0.0, now);
+        self.inner.telemetry.push(entry, &self.inner.metrics);
+    }
+
+    /// Hands notifications owed by a decision to the batcher; a full queue is counted
+    /// and logged by the batcher, and the decision still answers.
+    fn enqueue_owed(&self, request: DeliveryRequest, prepared: &PreparedRequest) {
+        let outbound = Outbound {
+            request,
+            session_id: prepared.session_id.clone(),
+            cluster: prepared.cluster.clone(),
+        };
+        let count = outbound.request.notifications.as_ref().map_or(0, Vec::len) as u64;
+        if self.inner.batcher.try_send(Enqueue(outbound)).is_err() {
+            self.inner
+                .metrics
+                .notifications_dropped
+                .with_label_values(&["overflow"])
+                .inc_by(count);
+            tracing::warn!(
+                notifications = count,
+                "batcher mailbox full: notifications dropped"
+            );
+        }
+    }
+
+    /// Queues caller-sent notifications (display or click) for Target.
+    pub async fn send_notifications(
+        &self,
+        options: SendNotificationsOptions,
+    ) -> Result<(), ClientError> {
+        let notifications = options.request.notifications.as_ref().map_or(0, Vec::len);
+        if notifications == 0 {
+            return Err(ClientError::InvalidRequest(
+                "request.notifications must hold at least one notification".into(),
+            ));
+        }
+        validate_notifications(&options.request)?;
+        let hint = self.inner.location_hint.load_full();
+        let settings = ClientSettings {
+            client: &self.inner.client,
+            property_token: self
+                .inner
+                .config
+                .target
+                .property_token
+                .as_deref()
+                .filter(|t| !t.is_empty()),
+            location_hint: hint.as_deref().map(String::as_str),
+        };
+        let get_offers = GetOffersOptions {
+            request: options.request,
+            target_cookie: options.target_cookie,
+            target_location_hint: options.target_location_hint,
+            session_id: options.session_id,
+            consumer_id: options.consumer_id,
+            customer_ids: options.customer_ids,
+            ..Default::default()
+        };
+        let prepared = offers::prepare(get_offers, settings, now_ms(), &RandomIds);
+        let request = offers::notification_request(
+            &prepared.request,
+            prepared.request.notifications.clone().unwrap_or_default(),
+            Vec::new(),
+        );
+        let outbound = Outbound {
+            request,
+            session_id: prepared.session_id.clone(),
+            cluster: prepared.cluster.clone(),
+        };
+        match self.inner.batcher.send(Enqueue(outbound)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(ClientError::QueueFull),
+            Err(e) => Err(ClientError::Internal(e.to_string())),
+        }
+    }
+
+    /// Feature-flag attributes: the JSON offers of `mbox_names` (added to the request's
+    /// `execute.mboxes` when missing), merged per mbox.
+    pub async fn get_attributes(
+        &self,
+        mbox_names: &[String],
+        mut options: GetOffersOptions,
+    ) -> Result<Attributes, ClientError> {
+        add_mboxes(&mut options.request, mbox_names);
+        let response = self.get_offers(options).await?;
+        Ok(Attributes {
+            attributes: attributes_of(&response.response),
+            response,
+        })
+    }
+
+    /// Stops: finishes decisions, drains the batcher within `grace`.
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        self.inner
+            .supervisor
+            .send(Shutdown { grace })
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Learns the edge cluster with one server-side call, as the SDKs do at start,
+    /// retrying with backoff; skipped when configured or turned off.
+    fn learn_location_hint(&self) {
+        let config = &self.inner.config.target;
+        let wanted = config.learn_location_hint
+            && config.decisioning_method != DecisioningMethod::ServerSide
+            && self.inner.location_hint.load().is_none();
+        if !wanted {
+            return;
+        }
+        let client = self.clone();
+        actix_rt::spawn(async move {
+            let mut delay = Duration::from_secs(1);
+            for attempt in 1..=8 {
+                let options = GetOffersOptions {
+                    session_id: Some("ping123".into()),
+                    decisioning_method: Some(DecisioningMethod::ServerSide),
+                    ..Default::default()
+                };
+                match client.get_offers(options).await {
+                    Ok(response) if response.target_location_hint_cookie.is_some() => {
+                        tracing::info!("learned the Target edge cluster");
+                        return;
+                    }
+                    Ok(_) => return,
+                    Err(err) => {
+                        tracing::warn!(attempt, error = %err, "location hint request failed")
+                    }
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(60));
+            }
+        });
+    }
+}
+
+fn validate_request(request: &DeliveryRequest) -> Result<(), ClientError> {
+    let invalid = |msg: &str| Err(ClientError::InvalidRequest(msg.to_string()));
+    if let Some(execute) = &request.execute
+        && execute.page_load.is_none()
+        && execute.mboxes.as_ref().is_none_or(Vec::is_empty)
+    {
+        return invalid("request.execute must hold pageLoad or at least one mbox");
+    }
+    if let Some(prefetch) = &request.prefetch
+        && prefetch.page_load.is_none()
+        && prefetch.views.as_ref().is_none_or(Vec::is_empty)
+        && prefetch.mboxes.as_ref().is_none_or(Vec::is_empty)
+    {
+        return invalid("request.prefetch must hold pageLoad, views or at least one mbox");
+    }
+    let execute = request.execute.as_ref().and_then(|e| e.mboxes.as_ref());
+    let prefetch = request.prefetch.as_ref().and_then(|p| p.mboxes.as_ref());
+    for (i, mbox) in execute
+        .into_iter()
+        .flatten()
+        .chain(prefetch.into_iter().flatten())
+        .enumerate()
+    {
+        if mbox.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
+            return Err(ClientError::InvalidRequest(format!(
+                "mbox #{i} has no name"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn validate_notifications(request: &DeliveryRequest) -> Result<(), ClientError> {
+    for (i, n) in request.notifications.iter().flatten().enumerate() {
+        let problem = if n.id.as_deref().is_none_or(str::is_empty) {
+            Some("id")
+        } else if n.timestamp.is_none() {
+            Some("timestamp")
+        } else if n.kind.is_none() {
+            Some("type")
+        } else {
+            None
+        };
+        if let Some(field) = problem {
+            return Err(ClientError::InvalidRequest(format!(
+                "notifications[{i}].{field} is required"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Adds the mboxes the request does not ask for yet to `execute.mboxes`, with indexes
+/// after the highest one given, as the SDKs' getAttributes does.
+fn add_mboxes(request: &mut DeliveryRequest, names: &[String]) {
+    let requested: Vec<String> = [
+        request.execute.as_ref().and_then(|e| e.mboxes.as_ref()),
+        request.prefetch.as_ref().and_then(|p| p.mboxes.as_ref()),
+    ]
+    .into_iter()
+    .flatten()
+    .flatten()
+    .filter_map(|m| m.name.clone())
+    .collect();
+    let execute = request.execute.get_or_insert_with(Default::default);
+    let mboxes = execute.mboxes.get_or_insert_with(Vec::new);
+    let first = mboxes.iter().filter_map(|m| m.index).max().unwrap_or(0) + 1;
+    let missing = names.iter().filter(|n| !requested.contains(n));
+    for (index, name) in (first..).zip(missing) {
+        mboxes.push(MboxRequest {
+            name: Some(name.clone()),
+            index: Some(index),
+            ..Default::default()
+        });
+    }
+}
+
+/// JSON offers merged per mbox name, prefetch first then execute, as the SDKs do.
+fn attributes_of(response: &DeliveryResponse) -> Map<String, Value> {
+    let mut by_mbox: HashMap<String, Map<String, Value>> = HashMap::new();
+    let mut order = Vec::new();
+    let prefetch = response.prefetch.as_ref().and_then(|p| p.mboxes.as_ref());
+    let execute = response.execute.as_ref().and_then(|e| e.mboxes.as_ref());
+    for mbox in prefetch
+        .into_iter()
+        .flatten()
+        .chain(execute.into_iter().flatten())
+    {
+        let Some(name) = &mbox.name else { continue };
+        for option in mbox.options.iter().flatten() {
+            if let (Some(OptionType::Json), Some(Value::Object(content))) =
+                (option.kind, &option.content)
+            {
+                if !by_mbox.contains_key(name) {
+                    order.push(name.clone());
+                }
+                let entry = by_mbox.entry(name.clone()).or_default();
+                entry.extend(content.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|name| by_mbox.remove(&name).map(|m| (name, Value::Object(m))))
+        .collect()
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

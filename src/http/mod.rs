@@ -1,0 +1,99 @@
+//! The HTTP surface (actix-web): routes, the error type, and the middleware that gives
+//! every request an id, a tracing span, a count and a latency observation.
+
+pub mod error;
+pub mod routes;
+
+use std::net::TcpListener;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpServer, web};
+use tracing::Instrument;
+
+use crate::client::TargetClient;
+use crate::engine::{IdGenerator, RandomIds};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Builds the HTTP server on an already-bound listener (tests bind 127.0.0.1:0).
+pub fn serve(client: TargetClient, listener: TcpListener) -> std::io::Result<Server> {
+    let config = client.config().clone();
+    let workers = match config.server.workers {
+        0 => std::thread::available_parallelism().map_or(2, usize::from),
+        n => n,
+    };
+    let max_body = config.server.max_body_bytes;
+    let data = web::Data::new(client);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(max_body))
+            .wrap(from_fn(observe))
+            .configure(routes::configure)
+            .default_service(web::to(not_found))
+    })
+    .workers(workers)
+    // offerd's own Supervisor owns the shutdown order, so actix must not stop the
+    // System on a signal before the batcher has drained.
+    .disable_signals()
+    .shutdown_timeout(config.server.shutdown_grace_secs)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, error::ApiError> {
+    Err(error::ApiError::new(
+        actix_web::http::StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; see the README for the API",
+    ))
+}
+
+/// Request id (taken from `X-Request-Id` or made), one span per request, per-endpoint
+/// count and latency.
+async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map_or_else(|| RandomIds.next_id(), str::to_string);
+    let endpoint = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let metrics = req
+        .app_data::<web::Data<TargetClient>>()
+        .map(|client| client.metrics().clone());
+    let span =
+        tracing::info_span!("request", %request_id, method = %req.method(), endpoint = %endpoint);
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    let status = res.status();
+    if let Some(metrics) = metrics {
+        metrics
+            .http_requests
+            .with_label_values(&[endpoint.as_str(), status.as_str()])
+            .inc();
+        metrics
+            .http_latency
+            .with_label_values(&[endpoint.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+    }
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert(REQUEST_ID, value);
+    }
+    span.in_scope(|| {
+        tracing::debug!(
+            status = status.as_u16(),
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request done"
+        );
+    });
+    Ok(res)
+}
