@@ -105,3 +105,54 @@ impl DecisionPool {
         self.permits.close();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Artifact, ArtifactProvenance, CompiledArtifact};
+    use std::time::SystemTime;
+
+    fn demo() -> Arc<LoadedArtifact> {
+        let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo-artifact.json")).unwrap();
+        let artifact = Artifact::from_json(&bytes).unwrap();
+        Arc::new(LoadedArtifact {
+            compiled: CompiledArtifact::compile(artifact, ArtifactProvenance::default()).unwrap(),
+            etag: None,
+            fetched_at: SystemTime::now(),
+            source: "test".into(),
+        })
+    }
+
+    fn decide_msg(artifact: Arc<LoadedArtifact>) -> Decide {
+        let request = serde_json::from_value(serde_json::json!({
+            "id": {"tntId": "abc.35_0"},
+            "execute": {"mboxes": [{"name": "hero-banner", "index": 1}]}
+        }))
+        .unwrap();
+        Decide {
+            artifact,
+            request,
+            client: Arc::from("demo"),
+            session_id: "s".into(),
+            now_ms: 0,
+        }
+    }
+
+    #[actix_rt::test]
+    async fn the_pool_decides() {
+        let pool = DecisionPool::start(2, 4);
+        let decided = pool.decide(decide_msg(demo())).await.unwrap();
+        let mboxes = decided.decision.response.execute.unwrap().mboxes.unwrap();
+        assert_eq!(mboxes[0].name.as_deref(), Some("hero-banner"));
+        assert_eq!(decided.decision.notifications.len(), 1);
+    }
+
+    #[actix_rt::test]
+    async fn a_full_pool_refuses_at_once() {
+        let pool = DecisionPool::start(1, 1);
+        let held = pool.permits.clone().try_acquire_owned().unwrap();
+        assert!(matches!(pool.decide(decide_msg(demo())).await, Err(PoolError::Overloaded)));
+        drop(held);
+        assert!(pool.decide(decide_msg(demo())).await.is_ok());
+    }
+}
