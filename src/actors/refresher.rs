@@ -1,48 +1,389 @@
-//! STUB — replaced by the ArtifactRefresher (see the helper brief).
+//! The `ArtifactRefresher` actor: owns the [`ArtifactFetcher`] and the polling
+//! schedule, and publishes every good artifact to the [`ArtifactStore`], where the
+//! decision actors read it lock-free.
+//!
+//! - **Who sends to it.** The Supervisor starts it (it implements [`Supervised`], so a
+//!   crash restarts it with a fresh refresh). Tests and the admin surface send
+//!   [`RefreshNow`]; nothing else does — the schedule is its own timer.
+//! - **What it does.** On start it refreshes at once, then every
+//!   `artifact.polling_interval_secs` (0 = never again). A refresh downloads
+//!   conditionally (ETag / file fingerprint), decodes and compiles on a blocking thread
+//!   (a large `rules.bin` takes a while and must not stall the arbiter), and publishes.
+//!   At most one refresh runs at a time: a tick during one is skipped. A failure keeps
+//!   the last good artifact; while there is none yet, retries back off from 1 s up to
+//!   the polling interval so readiness follows soon after the CDN recovers.
+//! - **What it sends.** Nothing to other actors: it writes the store, the metrics and
+//!   one telemetry entry per download into the [`TelemetryBuffer`] (the Batcher ships it).
+//! - **How it stops.** Its timer keeps it alive without any address; it stops with its
+//!   arbiter (system shutdown). A refresh in flight is then dropped before publishing,
+//!   which is harmless: the store only ever holds complete artifacts.
+
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
+use serde_json::{Map, Value};
+use tokio::sync::oneshot;
 
 use crate::config::Config;
+use crate::engine::telemetry::artifact_entry;
+use crate::engine::{Artifact, ArtifactFormat, ArtifactProvenance, CompiledArtifact};
 use crate::metrics::Metrics;
-use crate::store::ArtifactStore;
+use crate::store::{ArtifactStore, LoadedArtifact};
 use crate::telemetry_buffer::TelemetryBuffer;
+use crate::upstream::artifact_source::{ArtifactFetcher, ArtifactSource, Fetched};
 
-/// Fetch the artifact now (outside the polling schedule).
+/// First retry delay after a failed first load; it doubles up to the polling interval.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+
+/// The retry cap when polling is off: without polling nothing else would ever load it.
+const RETRY_CAP_WITHOUT_POLLING: Duration = Duration::from_secs(60);
+
+/// How a refresh ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// A new artifact was published.
+    Updated { version: String },
+    /// The artifact is the one already loaded (HTTP 304, same file).
+    Unchanged,
+    /// Nothing was published; the last good artifact (if any) stays.
+    Failed(String),
+}
+
+/// Fetch the artifact now (outside the polling schedule) and reply with the outcome.
+/// During a running refresh, another one starts right after it, so the reply always
+/// reflects a download begun after the message was sent.
 #[derive(Message)]
-#[rtype(result = "Result<(), String>")]
+#[rtype(result = "RefreshOutcome")]
 pub struct RefreshNow;
 
+/// Polls the artifact and publishes it to the [`ArtifactStore`].
 pub struct ArtifactRefresher {
+    /// The configuration the refresher was built from (source, format, interval).
     pub config: Config,
+    /// Where good artifacts are published and refresh outcomes recorded.
     pub store: Arc<ArtifactStore>,
+    /// Receives one telemetry entry per download.
     pub telemetry: Arc<TelemetryBuffer>,
+    /// `artifact_refreshes`, `artifact_info`, `artifact_loaded_at`, `artifact_generated_at`.
     pub metrics: Arc<Metrics>,
+    fetcher: Arc<ArtifactFetcher>,
+    format: ArtifactFormat,
+    /// Path, URL or "inline", for logs and the store.
+    source: String,
+    /// Artifacts downloaded so far (the trace's `artifactRetrievalCount`).
+    retrieval_count: u64,
+    running: bool,
+    /// `RefreshNow` callers the running refresh answers.
+    waiters: Vec<oneshot::Sender<RefreshOutcome>>,
+    /// `RefreshNow` callers that arrived during it; a new refresh serves them.
+    queued: Vec<oneshot::Sender<RefreshOutcome>>,
+    next_retry: Duration,
+    retry: Option<SpawnHandle>,
 }
 
 impl ArtifactRefresher {
+    /// A refresher for the configured artifact source; nothing happens until started.
     pub fn new(
         config: Config,
         store: Arc<ArtifactStore>,
         telemetry: Arc<TelemetryBuffer>,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let source = ArtifactSource::from_config(&config);
+        let format = source.format(&config.artifact.format);
+        let description = source.describe();
+        let timeout = Duration::from_millis(config.artifact.timeout_ms);
         Self {
+            fetcher: Arc::new(ArtifactFetcher::new(source, timeout)),
+            format,
+            source: description,
+            retrieval_count: 0,
+            running: false,
+            waiters: Vec::new(),
+            queued: Vec::new(),
+            next_retry: FIRST_RETRY,
+            retry: None,
             config,
             store,
             telemetry,
             metrics,
         }
     }
+
+    fn polling_interval(&self) -> Duration {
+        Duration::from_secs(self.config.artifact.polling_interval_secs)
+    }
+
+    /// Starts a refresh; the caller has checked that none is running.
+    fn start_refresh(&mut self, ctx: &mut Context<Self>) {
+        self.running = true;
+        let job = Job {
+            fetcher: self.fetcher.clone(),
+            etag: self.store.current().and_then(|loaded| loaded.etag.clone()),
+            format: self.format,
+            organization_id: self.config.target.organization_id.clone(),
+            source: self.source.clone(),
+            provenance: ArtifactProvenance {
+                location: (!matches!(self.fetcher.source(), ArtifactSource::Inline(_)))
+                    .then(|| self.source.clone()),
+                polling_interval_ms: self
+                    .config
+                    .artifact
+                    .polling_interval_secs
+                    .saturating_mul(1000),
+                polling_halted: self.config.artifact.polling_interval_secs == 0,
+                retrieval_count: self.retrieval_count + 1,
+                last_retrieved: String::new(),
+            },
+        };
+        let started = Instant::now();
+        ctx.spawn(
+            job.run()
+                .into_actor(self)
+                .map(move |result, act, ctx| act.finish(result, started, ctx)),
+        );
+    }
+
+    /// Applies a refresh's result, answers its callers and starts the queued refresh.
+    fn finish(
+        &mut self,
+        result: Result<JobDone, String>,
+        started: Instant,
+        ctx: &mut Context<Self>,
+    ) {
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let outcome = match result {
+            Ok(JobDone::New { loaded, fetch_ms }) => self.publish(*loaded, fetch_ms, duration_ms),
+            Ok(JobDone::Unchanged) => {
+                self.store.record_unchanged();
+                self.count("not_modified");
+                tracing::debug!(source = %self.source, duration_ms, "artifact_not_modified");
+                RefreshOutcome::Unchanged
+            }
+            Err(error) => self.fail(error, ctx),
+        };
+        if !matches!(outcome, RefreshOutcome::Failed(_)) {
+            self.next_retry = FIRST_RETRY;
+            if let Some(retry) = self.retry.take() {
+                ctx.cancel_future(retry);
+            }
+        }
+        self.running = false;
+        for waiter in self.waiters.drain(..) {
+            // A caller that gave up waiting dropped its receiver; nothing to do.
+            let _ = waiter.send(outcome.clone());
+        }
+        if !self.queued.is_empty() {
+            self.waiters = std::mem::take(&mut self.queued);
+            self.start_refresh(ctx);
+        }
+    }
+
+    fn publish(
+        &mut self,
+        loaded: LoadedArtifact,
+        fetch_ms: f64,
+        duration_ms: u64,
+    ) -> RefreshOutcome {
+        self.retrieval_count += 1;
+        let artifact = &loaded.compiled.artifact;
+        let version = artifact.version.clone();
+        self.metrics.artifact_info.reset();
+        self.metrics
+            .artifact_info
+            .with_label_values(&[version.as_str()])
+            .set(1);
+        self.metrics
+            .artifact_loaded_at
+            .set(unix_secs(loaded.fetched_at));
+        self.metrics
+            .artifact_generated_at
+            .set(generated_at(&artifact.meta));
+        self.count("success");
+        let (mboxes, views) = loaded.compiled.rule_counts();
+        tracing::info!(
+            artifact.version = %version,
+            source = %self.source,
+            duration_ms,
+            mbox_rules = mboxes,
+            view_rules = views,
+            "artifact_download_succeeded"
+        );
+        let now_ms = unix_millis(SystemTime::now());
+        let entry = artifact_entry(uuid::Uuid::new_v4().to_string(), fetch_ms, now_ms);
+        self.telemetry.push(entry, &self.metrics);
+        self.store.publish(loaded);
+        RefreshOutcome::Updated { version }
+    }
+
+    fn fail(&mut self, error: String, ctx: &mut Context<Self>) -> RefreshOutcome {
+        self.store.record_failure(error.clone());
+        self.count("failure");
+        let retry_in = self.schedule_first_load_retry(ctx);
+        tracing::warn!(
+            source = %self.source,
+            error = %error,
+            retry_in_ms = retry_in.map(|d| d.as_millis() as u64),
+            "artifact_download_failed"
+        );
+        RefreshOutcome::Failed(error)
+    }
+
+    /// While no artifact was ever loaded, retries sooner than the polling interval.
+    fn schedule_first_load_retry(&mut self, ctx: &mut Context<Self>) -> Option<Duration> {
+        if self.store.current().is_some() || self.retry.is_some() {
+            return None;
+        }
+        let cap = match self.polling_interval() {
+            Duration::ZERO => RETRY_CAP_WITHOUT_POLLING,
+            interval => interval,
+        };
+        let delay = self.next_retry.min(cap);
+        self.next_retry = (self.next_retry * 2).min(cap);
+        self.retry = Some(ctx.run_later(delay, |act, ctx| {
+            act.retry = None;
+            if !act.running && act.store.current().is_none() {
+                act.start_refresh(ctx);
+            }
+        }));
+        Some(delay)
+    }
+
+    fn count(&self, result: &str) {
+        self.metrics
+            .artifact_refreshes
+            .with_label_values(&[result])
+            .inc();
+    }
 }
 
 impl Actor for ArtifactRefresher {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.start_refresh(ctx);
+        let interval = self.polling_interval();
+        if interval.is_zero() {
+            tracing::info!(source = %self.source, "artifact_polling_off");
+            return;
+        }
+        ctx.run_interval(interval, |act, ctx| {
+            if act.running {
+                tracing::debug!(source = %act.source, "artifact_poll_skipped_refresh_running");
+            } else {
+                act.start_refresh(ctx);
+            }
+        });
+    }
+}
+
+impl Supervised for ArtifactRefresher {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        // The old context's futures and timers are gone: forget what they owned.
+        // Dropped senders answer their callers `Failed` (see `RefreshNow`'s handler).
+        self.running = false;
+        self.retry = None;
+        self.waiters.clear();
+        self.queued.clear();
+        self.next_retry = FIRST_RETRY;
+    }
 }
 
 impl Handler<RefreshNow> for ArtifactRefresher {
-    type Result = Result<(), String>;
-    fn handle(&mut self, _msg: RefreshNow, _ctx: &mut Context<Self>) -> Self::Result {
-        Err("not implemented".into())
+    type Result = ResponseFuture<RefreshOutcome>;
+
+    fn handle(&mut self, _msg: RefreshNow, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        if self.running {
+            self.queued.push(tx);
+        } else {
+            self.waiters.push(tx);
+            self.start_refresh(ctx);
+        }
+        Box::pin(async move {
+            rx.await.unwrap_or_else(|_| {
+                RefreshOutcome::Failed("the refresher stopped before the refresh ended".into())
+            })
+        })
     }
 }
+
+/// Everything one refresh needs, detached from the actor so it can run as a future.
+struct Job {
+    fetcher: Arc<ArtifactFetcher>,
+    etag: Option<String>,
+    format: ArtifactFormat,
+    organization_id: String,
+    source: String,
+    provenance: ArtifactProvenance,
+}
+
+/// A refresh that did not fail.
+enum JobDone {
+    Unchanged,
+    // Boxed: a compiled artifact is large next to `Unchanged`.
+    New {
+        loaded: Box<LoadedArtifact>,
+        fetch_ms: f64,
+    },
+}
+
+impl Job {
+    async fn run(self) -> Result<JobDone, String> {
+        let started = Instant::now();
+        let fetched = self
+            .fetcher
+            .fetch(self.etag.as_deref())
+            .await
+            .map_err(|e| format!("download failed: {e}"))?;
+        let fetch_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let Fetched::New { bytes, etag } = fetched else {
+            return Ok(JobDone::Unchanged);
+        };
+        let fetched_at = SystemTime::now();
+        let provenance = ArtifactProvenance {
+            last_retrieved: humantime::format_rfc3339_millis(fetched_at).to_string(),
+            ..self.provenance
+        };
+        let (format, organization_id) = (self.format, self.organization_id);
+        let compiled = actix_rt::task::spawn_blocking(move || {
+            let artifact = Artifact::load(&bytes, format, &organization_id)?;
+            CompiledArtifact::compile(artifact, provenance)
+        })
+        .await
+        .map_err(|e| format!("artifact compilation did not finish: {e}"))?
+        .map_err(|e| format!("invalid artifact: {e}"))?;
+        Ok(JobDone::New {
+            loaded: Box::new(LoadedArtifact {
+                compiled,
+                etag,
+                fetched_at,
+                source: self.source,
+            }),
+            fetch_ms,
+        })
+    }
+}
+
+/// `meta.generatedAt` (RFC 3339) as Unix seconds, or 0 when absent or unreadable.
+fn generated_at(meta: &Map<String, Value>) -> i64 {
+    meta.get("generatedAt")
+        .and_then(Value::as_str)
+        .and_then(|text| humantime::parse_rfc3339_weak(text).ok())
+        .map_or(0, unix_secs)
+}
+
+fn unix_secs(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn unix_millis(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+#[path = "refresher_tests.rs"]
+mod tests;

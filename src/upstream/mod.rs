@@ -6,6 +6,9 @@ pub mod artifact_source;
 pub mod delivery;
 pub mod geo;
 
+#[cfg(test)]
+pub(crate) mod fake_upstream;
+
 /// A failure talking to an upstream.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum UpstreamError {
