@@ -20,8 +20,6 @@ use crate::store::ArtifactStore;
 use crate::telemetry_buffer::TelemetryBuffer;
 use crate::upstream::delivery::DeliveryClient;
 
-/// A stopped refresher is started again on the same arbiter with its state kept.
-impl actix::Supervised for ArtifactRefresher {}
 
 /// Stop: finish decisions, drain notifications, stop polling.
 #[derive(Message)]
