@@ -1,25 +1,49 @@
-//! STUB — replaced by the Delivery API client (see the helper brief).
+//! Client of Target's Delivery API, `POST /rest/v1/delivery`.
+//!
+//! One [`DeliveryClient`] is shared (`Arc`) by everything that calls Target: the
+//! decision path for server-side and hybrid requests and the batcher for
+//! notifications. It holds one `reqwest::Client`, so connections are pooled and reused.
+//! Host choice follows the Node SDK's `getTargetHost` (see [`DeliveryClient::url`]).
+//! Every call is counted in `upstream_requests{purpose, result}`; failures come back
+//! typed as [`UpstreamError`] and are logged by the caller, who handles them.
+
+use std::error::Error as _;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
 
 use super::UpstreamError;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::model::{DeliveryRequest, DeliveryResponse};
 
+/// Target's edge domain: `<client>.tt.omtrdc.net` and `mboxedge<cluster>.tt.omtrdc.net`.
+const TARGET_DOMAIN: &str = "tt.omtrdc.net";
+/// An upstream error body is kept (in errors and logs) up to this many characters.
+const MAX_ERROR_BODY_CHARS: usize = 512;
+
 /// Where and how to call Target's Delivery API.
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
+    /// Target client code (`client=` query parameter, default host prefix).
     pub client: String,
+    /// IMS organization id (`imsOrgId=` query parameter).
     pub organization_id: String,
+    /// Host to call when no edge cluster is known (or always, when pinned).
     pub server_domain: Option<String>,
+    /// https (true) or http (false).
     pub secure: bool,
+    /// Port appended to the host, when not the scheme's default.
     pub port: Option<u16>,
+    /// Always call `server_domain`, even when an edge cluster is known.
     pub pin_server_domain: bool,
+    /// Whole-call timeout: connect, send and read the answer.
     pub timeout: Duration,
 }
 
 impl DeliverySettings {
+    /// The settings of `[target]` and `[upstream]`; an empty server domain means none.
     pub fn from_config(config: &Config) -> Self {
         Self {
             client: config.target.client.clone(),
@@ -39,22 +63,330 @@ impl DeliverySettings {
 
 /// Client of `POST /rest/v1/delivery`.
 pub struct DeliveryClient {
+    /// Where to call and how long to wait.
     pub settings: DeliverySettings,
+    /// Counts every call in `upstream_requests`.
     pub metrics: Arc<Metrics>,
+    /// One pooled HTTP client for every call.
+    http: reqwest::Client,
 }
 
 impl DeliveryClient {
+    /// Builds the client and its connection pool; fails only if the TLS backend
+    /// cannot be set up.
     pub fn new(settings: DeliverySettings, metrics: Arc<Metrics>) -> Result<Self, UpstreamError> {
-        Ok(Self { settings, metrics })
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout)
+            .user_agent(concat!("offerd/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| UpstreamError::Other(format!("cannot build HTTP client: {e}")))?;
+        Ok(Self {
+            settings,
+            metrics,
+            http,
+        })
     }
 
+    /// The endpoint, without query: `{scheme}://{host}[:{port}]/rest/v1/delivery`.
+    /// The host is `server_domain` when pinned; else `mboxedge{cluster}.tt.omtrdc.net`
+    /// for a non-empty cluster; else `server_domain`; else `{client}.tt.omtrdc.net`.
+    pub fn url(&self, cluster: Option<&str>) -> String {
+        let s = &self.settings;
+        let domain = s.server_domain.as_deref().filter(|d| !d.is_empty());
+        let cluster = cluster.filter(|c| !c.is_empty());
+        let host = match (domain, cluster) {
+            (Some(domain), _) if s.pin_server_domain => domain.to_string(),
+            (_, Some(cluster)) => format!("mboxedge{cluster}.{TARGET_DOMAIN}"),
+            (Some(domain), None) => domain.to_string(),
+            (None, None) => format!("{}.{TARGET_DOMAIN}", s.client),
+        };
+        let scheme = if s.secure { "https" } else { "http" };
+        let port = s.port.map(|p| format!(":{p}")).unwrap_or_default();
+        format!("{scheme}://{host}{port}/rest/v1/delivery")
+    }
+
+    /// Sends `request` for `session_id` to the host for `cluster` and parses the
+    /// answer. `purpose` labels the call in metrics (e.g. "notifications").
     pub async fn deliver(
         &self,
-        _request: &DeliveryRequest,
-        _session_id: &str,
-        _cluster: Option<&str>,
-        _purpose: &'static str,
+        request: &DeliveryRequest,
+        session_id: &str,
+        cluster: Option<&str>,
+        purpose: &'static str,
     ) -> Result<DeliveryResponse, UpstreamError> {
-        Err(UpstreamError::Other("not implemented".into()))
+        let started = Instant::now();
+        let result = self.call(request, session_id, cluster).await;
+        let label = if result.is_ok() { "ok" } else { "error" };
+        self.metrics
+            .upstream_requests
+            .with_label_values(&[purpose, label])
+            .inc();
+        tracing::debug!(
+            purpose,
+            result = label,
+            duration_ms = started.elapsed().as_millis() as u64,
+            "Delivery API call"
+        );
+        result
+    }
+
+    async fn call(
+        &self,
+        request: &DeliveryRequest,
+        session_id: &str,
+        cluster: Option<&str>,
+    ) -> Result<DeliveryResponse, UpstreamError> {
+        let url = self.request_url(session_id, cluster)?;
+        let response = self
+            .http
+            .post(url)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header("X-Request-Id", uuid::Uuid::new_v4().to_string())
+            .json(request)
+            .send()
+            .await
+            .map_err(|e| self.classify(e))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| self.classify(e))?;
+        if !status.is_success() {
+            let body: String = String::from_utf8_lossy(&body)
+                .chars()
+                .take(MAX_ERROR_BODY_CHARS)
+                .collect();
+            return Err(UpstreamError::Status {
+                status: status.as_u16(),
+                body,
+            });
+        }
+        serde_json::from_slice(&body).map_err(|e| UpstreamError::Decode(e.to_string()))
+    }
+
+    /// The endpoint with its query, percent-encoded.
+    fn request_url(
+        &self,
+        session_id: &str,
+        cluster: Option<&str>,
+    ) -> Result<url::Url, UpstreamError> {
+        let mut url = url::Url::parse(&self.url(cluster))
+            .map_err(|e| UpstreamError::Other(format!("bad Delivery API URL: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("client", &self.settings.client)
+            .append_pair("sessionId", session_id)
+            .append_pair("imsOrgId", &self.settings.organization_id);
+        Ok(url)
+    }
+
+    /// Maps a transport error to what a caller can act on: timeouts and broken
+    /// connections are worth retrying; a request that could not be built is not.
+    fn classify(&self, error: reqwest::Error) -> UpstreamError {
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        if error.is_timeout() {
+            UpstreamError::Timeout(self.settings.timeout.as_millis() as u64)
+        } else if error.is_builder() {
+            UpstreamError::Other(message)
+        } else if error.is_decode() {
+            UpstreamError::Decode(message)
+        } else {
+            // Connect failures, resets and connections closed mid-answer (a pooled
+            // keep-alive connection the server just closed) all may succeed on retry.
+            UpstreamError::Connect(message)
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fake;
+
+#[cfg(test)]
+mod tests {
+    use super::fake::{FakeDelivery, Reply};
+    use super::*;
+
+    fn settings(
+        domain: Option<&str>,
+        pin: bool,
+        secure: bool,
+        port: Option<u16>,
+    ) -> DeliverySettings {
+        DeliverySettings {
+            client: "acme".into(),
+            organization_id: "ORG@AdobeOrg".into(),
+            server_domain: domain.map(String::from),
+            secure,
+            port,
+            pin_server_domain: pin,
+            timeout: Duration::from_millis(300),
+        }
+    }
+
+    fn client(settings: DeliverySettings) -> DeliveryClient {
+        DeliveryClient::new(settings, Arc::new(Metrics::new())).unwrap()
+    }
+
+    #[test]
+    fn host_selection_follows_get_target_host_unless_pinned() {
+        let cases = [
+            // (server_domain, pinned, secure, port, cluster, expected)
+            (None, false, true, None, None, "https://acme.tt.omtrdc.net"),
+            (
+                None,
+                false,
+                true,
+                None,
+                Some(""),
+                "https://acme.tt.omtrdc.net",
+            ),
+            (
+                None,
+                false,
+                true,
+                None,
+                Some("35"),
+                "https://mboxedge35.tt.omtrdc.net",
+            ),
+            (
+                Some("t.example.com"),
+                false,
+                true,
+                None,
+                None,
+                "https://t.example.com",
+            ),
+            (
+                Some("t.example.com"),
+                false,
+                true,
+                None,
+                Some("35"),
+                "https://mboxedge35.tt.omtrdc.net",
+            ),
+            (
+                Some("t.example.com"),
+                true,
+                true,
+                None,
+                Some("35"),
+                "https://t.example.com",
+            ),
+            (
+                Some(""),
+                true,
+                true,
+                None,
+                Some("35"),
+                "https://mboxedge35.tt.omtrdc.net",
+            ),
+            (
+                Some("127.0.0.1"),
+                true,
+                false,
+                Some(8081),
+                Some("35"),
+                "http://127.0.0.1:8081",
+            ),
+            (
+                None,
+                false,
+                false,
+                Some(8443),
+                None,
+                "http://acme.tt.omtrdc.net:8443",
+            ),
+        ];
+        for (domain, pin, secure, port, cluster, expected) in cases {
+            let c = client(settings(domain, pin, secure, port));
+            assert_eq!(
+                c.url(cluster),
+                format!("{expected}/rest/v1/delivery"),
+                "{domain:?} pin={pin} cluster={cluster:?}"
+            );
+        }
+    }
+
+    fn local(port: u16) -> DeliveryClient {
+        client(settings(Some("127.0.0.1"), true, false, Some(port)))
+    }
+
+    fn calls(c: &DeliveryClient, purpose: &str, result: &str) -> u64 {
+        c.metrics
+            .upstream_requests
+            .with_label_values(&[purpose, result])
+            .get()
+    }
+
+    #[actix_rt::test]
+    async fn posts_the_request_with_query_and_headers_and_parses_the_answer() {
+        let fake = FakeDelivery::start().await;
+        let c = local(fake.port);
+        let request = DeliveryRequest {
+            request_id: Some("r1".into()),
+            ..Default::default()
+        };
+        let response = c
+            .deliver(&request, "s 1&x", Some("35"), "test")
+            .await
+            .unwrap();
+        assert_eq!(response.status, Some(200));
+        let seen = fake.requests();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].query_param("client").as_deref(), Some("acme"));
+        assert_eq!(seen[0].query_param("sessionId").as_deref(), Some("s 1&x"));
+        assert_eq!(
+            seen[0].query_param("imsOrgId").as_deref(),
+            Some("ORG@AdobeOrg")
+        );
+        assert_eq!(seen[0].body.request_id.as_deref(), Some("r1"));
+        assert!(
+            seen[0].user_agent.starts_with("offerd/"),
+            "{}",
+            seen[0].user_agent
+        );
+        assert!(!seen[0].request_id_header.is_empty());
+        assert_eq!(calls(&c, "test", "ok"), 1);
+    }
+
+    #[actix_rt::test]
+    async fn failures_are_typed_and_counted() {
+        let fake = FakeDelivery::start().await;
+        let c = local(fake.port);
+        let request = DeliveryRequest::default();
+        fake.script([
+            Reply::Status(400, "x".repeat(2000)),
+            Reply::Status(503, String::new()),
+        ]);
+        match c.deliver(&request, "s", None, "test").await {
+            Err(UpstreamError::Status { status: 400, body }) => assert_eq!(body.len(), 512),
+            other => panic!("{other:?}"),
+        }
+        let err = c.deliver(&request, "s", None, "test").await.unwrap_err();
+        assert!(err.is_retryable(), "{err:?}");
+        fake.script([Reply::BadJson]);
+        let err = c.deliver(&request, "s", None, "test").await.unwrap_err();
+        assert!(matches!(err, UpstreamError::Decode(_)), "{err:?}");
+        fake.script([Reply::Slow(Duration::from_millis(1500))]);
+        let err = c.deliver(&request, "s", None, "test").await.unwrap_err();
+        assert!(matches!(err, UpstreamError::Timeout(300)), "{err:?}");
+        assert_eq!(calls(&c, "test", "error"), 4);
+    }
+
+    #[actix_rt::test]
+    async fn a_closed_port_is_a_connect_error() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let err = local(port)
+            .deliver(&DeliveryRequest::default(), "s", None, "test")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, UpstreamError::Connect(_)), "{err:?}");
+        assert!(err.is_retryable());
     }
 }
