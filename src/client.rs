@@ -338,6 +338,15 @@ impl TargetClient {
         let Some(ip) = offers::geo_lookup_address(&artifact.compiled, request) else {
             return;
         };
+        if self.inner.config.upstream.offline {
+            // The offline demo calls nothing outside; decide without geo.
+            self.inner
+                .metrics
+                .geo_lookups
+                .with_label_values(&["offline"])
+                .inc();
+            return;
+        }
         match self.inner.geo.lookup(ip.as_deref()).await {
             Ok(geo) => offers::apply_geo(request, geo),
             Err(err) => tracing::debug!(error = %err, "geo lookup failed; deciding without geo"),

@@ -151,6 +151,10 @@ pub struct UpstreamConfig {
     pub pin_server_domain: bool,
     /// `upstream.timeout_ms`: Delivery API timeout. Default 3000 (the SDKs' default).
     pub timeout_ms: u64,
+    /// `upstream.offline`: never call Target. Server-side calls answer 503 and owed
+    /// notifications are counted as dropped (reason `offline`). Default true: the
+    /// built-in defaults are the offline demo; set false in production.
+    pub offline: bool,
 }
 
 impl Default for UpstreamConfig {
@@ -161,6 +165,7 @@ impl Default for UpstreamConfig {
             port: None,
             pin_server_domain: false,
             timeout_ms: 3000,
+            offline: true,
         }
     }
 }

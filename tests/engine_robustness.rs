@@ -5,17 +5,52 @@
 use std::path::Path;
 
 use offerd::engine::offers::{self, ClientSettings, GetOffersOptions};
-use offerd::engine::{Artifact, ArtifactProvenance, CompiledArtifact, DecisionInput, RandomIds, decide};
+use offerd::engine::{
+    Artifact, ArtifactProvenance, CompiledArtifact, DecisionInput, RandomIds, decide,
+};
 use offerd::model::DecisioningMethod;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
 const KEYS: &[&str] = &[
-    "request", "id", "tntId", "marketingCloudVisitorId", "thirdPartyId", "customerIds", "context",
-    "address", "url", "referringUrl", "userAgent", "geo", "ipAddress", "countryCode", "city",
-    "latitude", "execute", "prefetch", "mboxes", "views", "pageLoad", "name", "index", "parameters",
-    "profileParameters", "property", "token", "trace", "targetCookie", "sessionId", "clientHints",
-    "platform", "browserUAWithFullVersion", "channel", "notifications", "requestId", "a.b", "user",
+    "request",
+    "id",
+    "tntId",
+    "marketingCloudVisitorId",
+    "thirdPartyId",
+    "customerIds",
+    "context",
+    "address",
+    "url",
+    "referringUrl",
+    "userAgent",
+    "geo",
+    "ipAddress",
+    "countryCode",
+    "city",
+    "latitude",
+    "execute",
+    "prefetch",
+    "mboxes",
+    "views",
+    "pageLoad",
+    "name",
+    "index",
+    "parameters",
+    "profileParameters",
+    "property",
+    "token",
+    "trace",
+    "targetCookie",
+    "sessionId",
+    "clientHints",
+    "platform",
+    "browserUAWithFullVersion",
+    "channel",
+    "notifications",
+    "requestId",
+    "a.b",
+    "user",
 ];
 
 fn json() -> impl Strategy<Value = Value> {
@@ -23,7 +58,9 @@ fn json() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
         "[ -~]{0,24}".prop_map(Value::from),
         prop_oneof![
             Just("web"),
@@ -39,8 +76,14 @@ fn json() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(5, 64, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::vec((prop::sample::select(KEYS), inner), 0..6)
-                .prop_map(|pairs| Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Map<_, _>>())),
+            prop::collection::vec((prop::sample::select(KEYS), inner), 0..6).prop_map(|pairs| {
+                Value::Object(
+                    pairs
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect::<Map<_, _>>(),
+                )
+            }),
         ]
     })
 }
@@ -60,7 +103,11 @@ fn artifacts() -> Vec<CompiledArtifact> {
 }
 
 fn decide_all(artifacts: &[CompiledArtifact], options: GetOffersOptions, now_ms: i64) {
-    let settings = ClientSettings { client: "c", property_token: None, location_hint: Some("35") };
+    let settings = ClientSettings {
+        client: "c",
+        property_token: None,
+        location_hint: Some("35"),
+    };
     let prepared = offers::prepare(options, settings, now_ms, &RandomIds);
     for artifact in artifacts {
         let input = DecisionInput {
@@ -71,8 +118,13 @@ fn decide_all(artifacts: &[CompiledArtifact], options: GetOffersOptions, now_ms:
             ids: &RandomIds,
         };
         let decision = decide(artifact, &input);
-        let response =
-            offers::target_delivery_response(&prepared, decision.response, DecisioningMethod::OnDevice, decision.remote, now_ms);
+        let response = offers::target_delivery_response(
+            &prepared,
+            decision.response,
+            DecisioningMethod::OnDevice,
+            decision.remote,
+            now_ms,
+        );
         serde_json::to_string(&response).expect("a response always serializes");
     }
 }
@@ -117,9 +169,8 @@ fn typed_request() -> impl Strategy<Value = Value> {
         (text(), any::<Option<i32>>(), params())
             .prop_map(|(name, index, parameters)| serde_json::json!({"name": name, "index": index, "parameters": parameters}))
     };
-    let view = (prop::option::of(text()), params()).prop_map(|(name, parameters)| {
-        serde_json::json!({"name": name, "parameters": parameters})
-    });
+    let view = (prop::option::of(text()), params())
+        .prop_map(|(name, parameters)| serde_json::json!({"name": name, "parameters": parameters}));
     (
         prop::collection::vec(mbox(), 0..4),
         prop::collection::vec(mbox(), 0..3),

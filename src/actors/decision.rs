@@ -113,7 +113,11 @@ mod tests {
     use std::time::SystemTime;
 
     fn demo() -> Arc<LoadedArtifact> {
-        let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo-artifact.json")).unwrap();
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/demo-artifact.json"
+        ))
+        .unwrap();
         let artifact = Artifact::from_json(&bytes).unwrap();
         Arc::new(LoadedArtifact {
             compiled: CompiledArtifact::compile(artifact, ArtifactProvenance::default()).unwrap(),
@@ -151,7 +155,10 @@ mod tests {
     async fn a_full_pool_refuses_at_once() {
         let pool = DecisionPool::start(1, 1);
         let held = pool.permits.clone().try_acquire_owned().unwrap();
-        assert!(matches!(pool.decide(decide_msg(demo())).await, Err(PoolError::Overloaded)));
+        assert!(matches!(
+            pool.decide(decide_msg(demo())).await,
+            Err(PoolError::Overloaded)
+        ));
         drop(held);
         assert!(pool.decide(decide_msg(demo())).await.is_ok());
     }

@@ -20,7 +20,6 @@ use crate::store::ArtifactStore;
 use crate::telemetry_buffer::TelemetryBuffer;
 use crate::upstream::delivery::DeliveryClient;
 
-
 /// Stop: finish decisions, drain notifications, stop polling.
 #[derive(Message)]
 #[rtype(result = "ShutdownReport")]

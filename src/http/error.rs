@@ -60,6 +60,9 @@ impl From<ClientError> for ApiError {
             ClientError::QueueFull => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "queue_full", message)
             }
+            ClientError::Upstream(UpstreamError::Offline) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "upstream_offline", message)
+            }
             ClientError::Upstream(UpstreamError::Timeout(_)) => {
                 Self::new(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", message)
             }

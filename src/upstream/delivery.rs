@@ -40,12 +40,15 @@ pub struct DeliverySettings {
     pub pin_server_domain: bool,
     /// Whole-call timeout: connect, send and read the answer.
     pub timeout: Duration,
+    /// Make no call at all (every call fails with [`UpstreamError::Offline`]).
+    pub offline: bool,
 }
 
 impl DeliverySettings {
     /// The settings of `[target]` and `[upstream]`; an empty server domain means none.
     pub fn from_config(config: &Config) -> Self {
         Self {
+            offline: config.upstream.offline,
             client: config.target.client.clone(),
             organization_id: config.target.organization_id.clone(),
             server_domain: config
@@ -115,6 +118,9 @@ impl DeliveryClient {
         cluster: Option<&str>,
         purpose: &'static str,
     ) -> Result<DeliveryResponse, UpstreamError> {
+        if self.settings.offline {
+            return Err(UpstreamError::Offline);
+        }
         let started = Instant::now();
         let result = self.call(request, session_id, cluster).await;
         let label = if result.is_ok() { "ok" } else { "error" };
@@ -223,6 +229,7 @@ mod tests {
             port,
             pin_server_domain: pin,
             timeout: Duration::from_millis(300),
+            offline: false,
         }
     }
 

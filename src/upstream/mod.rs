@@ -22,6 +22,9 @@ pub enum UpstreamError {
     Decode(String),
     #[error("{0}")]
     Other(String),
+    /// `upstream.offline` is set: offerd makes no call to Target (the demo).
+    #[error("upstream.offline is set: offerd does not call Target")]
+    Offline,
 }
 
 impl UpstreamError {
@@ -31,7 +34,7 @@ impl UpstreamError {
         match self {
             Self::Timeout(_) | Self::Connect(_) => true,
             Self::Status { status, .. } => *status >= 500 || *status == 429,
-            Self::Decode(_) | Self::Other(_) => false,
+            Self::Decode(_) | Self::Other(_) | Self::Offline => false,
         }
     }
 }

@@ -105,6 +105,13 @@ impl Sender {
             tracing::warn!(%reason, notifications, "Target accepted a notification request but its answer was unreadable");
             return Some(Outcome::Sent);
         }
+        if let UpstreamError::Offline = error {
+            tracing::debug!(
+                notifications,
+                "upstream.offline: notifications counted as dropped, not sent"
+            );
+            return Some(Outcome::Dropped("offline"));
+        }
         if !error.is_retryable() {
             match error {
                 UpstreamError::Status { status, body } => tracing::warn!(

@@ -35,6 +35,7 @@ impl Harness {
             port: Some(fake.port),
             pin_server_domain: true,
             timeout: Duration::from_secs(2),
+            offline: false,
         };
         let delivery = Arc::new(DeliveryClient::new(settings, metrics.clone()).unwrap());
         let telemetry = Arc::new(TelemetryBuffer::new(true, 100));
