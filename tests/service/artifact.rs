@@ -154,6 +154,16 @@ async fn a_bad_artifact_keeps_the_last_good_one() {
     app.fake.serve_garbage();
 
     assert_last_good_artifact_kept(&app).await;
+    app.fake
+        .serve_artifact(&with_hero_content("fixed hero"), "\"demo-v3\"");
+    let recovered = eventually(PATIENCE, || async {
+        hero_content(&app).await.1 == "fixed hero" && last_error(&app).await.is_none()
+    })
+    .await;
+    assert!(
+        recovered,
+        "a good artifact after a bad one was not picked up"
+    );
 }
 
 #[actix_rt::test]

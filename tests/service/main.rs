@@ -2,12 +2,12 @@
 //! to a fake Adobe Target (artifact CDN, Delivery API, geo) from `tests/common`.
 //!
 //! One test binary (one link) with a module per theme:
-//! - `api`: health, `/v1/offers` on-device, input errors, the Delivery API endpoint,
-//!   attributes and metrics;
-//! - `notifications`: what reaches Target's notification endpoint, batching and the
-//!   shutdown drain;
-//! - `remote`: server-side and hybrid decisioning, and geo lookups;
-//! - `artifact`: readiness, refreshes, 304s and bad downloads.
+//! - `api`: `/v1/offers` on-device, the option names in both spellings, input errors,
+//!   the Delivery API endpoint, attributes and metrics;
+//! - `notifications`: what reaches Target's notification endpoint — merged per visitor
+//!   and session, none for prefetch, telemetry, retries and refusals, the shutdown drain;
+//! - `remote`: server-side and hybrid decisioning, the learned edge cluster, geo;
+//! - `artifact`: liveness and readiness, refreshes, 304s and bad downloads.
 
 #[path = "../common/mod.rs"]
 mod common;

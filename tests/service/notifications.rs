@@ -1,6 +1,7 @@
 //! What reaches Target's notification endpoint: display notifications owed by
 //! on-device executes (merged per visitor and session), none for prefetch, caller-sent
-//! notifications through `POST /v1/notifications`, and the drain on shutdown.
+//! notifications through `POST /v1/notifications` and `/rest/v1/delivery`, telemetry,
+//! retries and refusals by Target, and the drain on shutdown.
 //!
 //! Tests about how notifications are grouped hold them with a flush interval of a
 //! minute and let the shutdown drain send them, so a flush tick falling between two
@@ -165,4 +166,133 @@ async fn shutdown_drains_queued_notifications() {
     assert_eq!(sent.len(), 1, "{sent:#?}");
     assert_eq!(session_of(&sent[0]), "drain-session");
     assert_eq!(report.notifications.dropped, 0, "{report:?}");
+}
+
+#[actix_rt::test]
+async fn notifications_in_a_delivery_api_request_reach_target() {
+    let app = TestApp::ready(|_| {}).await;
+    let request = example("notifications.json")["request"].clone();
+
+    let (status, answer) = app
+        .post_json(
+            "/rest/v1/delivery?client=demo&sessionId=raw-session",
+            &request,
+        )
+        .await;
+
+    assert_eq!(status, 200, "{answer}");
+    let arrived = eventually(PATIENCE, || async {
+        app.fake
+            .notification_requests()
+            .iter()
+            .any(|r| session_of(r) == "raw-session")
+    })
+    .await;
+    assert!(arrived, "the notification never reached the fake Target");
+}
+
+/// The telemetry entries a request carries.
+fn telemetry_entries(request: &Recorded) -> Vec<Value> {
+    let entries = request.body.pointer("/telemetry/entries");
+    entries
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[actix_rt::test]
+async fn on_device_telemetry_rides_along_to_target() {
+    let app = TestApp::ready(|_| {}).await;
+
+    let body = execute_for("telemetry-visitor", "telemetry-session");
+    assert_eq!(app.post_json("/v1/offers", &body).await.0, 200);
+
+    // The artifact download has its own entry; the decision's names its method.
+    let is_decision = |e: &Value| e.pointer("/features/decisioningMethod").is_some();
+    let arrived = eventually(PATIENCE, || async {
+        let requests = app.fake.deliveries();
+        requests
+            .iter()
+            .flat_map(telemetry_entries)
+            .any(|e| is_decision(&e))
+    })
+    .await;
+    assert!(arrived, "no decision telemetry reached the fake Target");
+    let requests = app.fake.deliveries();
+    let entry = requests
+        .iter()
+        .flat_map(telemetry_entries)
+        .find(is_decision)
+        .expect("a decision entry");
+    assert_eq!(entry["features"]["decisioningMethod"], json!("on-device"));
+    assert_eq!(entry["mode"], json!("local"), "{entry}");
+}
+
+/// Fast retries, so that a test sees several within a second.
+fn quick_retries(config: &mut Config) {
+    config.target.telemetry_enabled = false;
+    config.batcher.retry_base_ms = 10;
+    config.batcher.retry_max_ms = 50;
+    config.batcher.max_retries = 100;
+}
+
+fn attempts_for(app: &TestApp, session: &str) -> usize {
+    let requests = app.fake.notification_requests();
+    requests.iter().filter(|r| session_of(r) == session).count()
+}
+
+#[actix_rt::test]
+async fn a_failed_send_is_retried_until_target_accepts() {
+    let app = TestApp::ready(quick_retries).await;
+    app.fake.set_delivery_status(503);
+
+    let body = execute_for("retry-visitor", "retry-session");
+    assert_eq!(app.post_json("/v1/offers", &body).await.0, 200);
+    let retried = eventually(PATIENCE, || async {
+        attempts_for(&app, "retry-session") >= 2
+    })
+    .await;
+    assert!(retried, "a 503 was not retried");
+    assert_eq!(
+        app.metric("offerd_notifications_sent_total").await,
+        Some(0.0)
+    );
+
+    app.fake.set_delivery_status(200);
+    let sent = eventually(PATIENCE, || async {
+        app.metric("offerd_notifications_sent_total").await == Some(1.0)
+    })
+    .await;
+    assert!(sent, "the notification was not sent once Target recovered");
+    assert_eq!(
+        app.metric_total("offerd_notifications_dropped_total").await,
+        0.0
+    );
+}
+
+#[actix_rt::test]
+async fn a_notification_target_refuses_is_dropped_and_counted_not_retried() {
+    let app = TestApp::ready(quick_retries).await;
+    app.fake.set_delivery_status(400);
+
+    let body = execute_for("refused-visitor", "refused-session");
+    assert_eq!(app.post_json("/v1/offers", &body).await.0, 200);
+    let counted = eventually(PATIENCE, || async {
+        app.metric_total("offerd_notifications_dropped_total").await >= 1.0
+    })
+    .await;
+
+    assert!(
+        counted,
+        "the refused notification was not counted as dropped"
+    );
+    // Retries, had there been any, would be 10-50 ms apart: give them time to show.
+    for _ in 0..5 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(
+            attempts_for(&app, "refused-session"),
+            1,
+            "a 400 must not be retried"
+        );
+    }
 }

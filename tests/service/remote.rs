@@ -2,10 +2,12 @@
 //! whole), hybrid (local mboxes on-device, remote ones server-side), on-device naming
 //! what it cannot decide, and geo lookups for an IP (cached).
 
+use std::cell::RefCell;
+
 use offerd::model::DecisioningMethod;
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, example, first_execute_options};
+use crate::common::{PATIENCE, TestApp, eventually, example, first_execute_options};
 
 #[actix_rt::test]
 async fn server_side_requests_are_forwarded_with_nothing_lost() {
@@ -159,4 +161,46 @@ async fn a_request_with_a_location_needs_no_lookup() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(first_content(&answer), "<p>Howdy from the US!</p>");
     assert_eq!(app.fake.geo_calls(), 0);
+}
+
+#[actix_rt::test]
+async fn the_edge_cluster_is_learned_at_start_when_asked() {
+    let app = TestApp::ready(|c| {
+        c.target.learn_location_hint = true;
+        c.target.telemetry_enabled = false;
+    })
+    .await;
+    let mut new_visitor = example("execute-one-mbox.json");
+    new_visitor["request"]
+        .as_object_mut()
+        .expect("a request object")
+        .remove("id");
+
+    // The learning call runs in the background: poll until its answer is in use.
+    let last = RefCell::new(Value::Null);
+    let learned = eventually(PATIENCE, || async {
+        let (status, answer) = app.post_json("/v1/offers", &new_visitor).await;
+        assert_eq!(status, 200, "{answer}");
+        let hint = answer
+            .pointer("/target_location_hint_cookie/value")
+            .cloned();
+        *last.borrow_mut() = answer;
+        hint == Some(json!("35"))
+    })
+    .await;
+
+    let answer = last.into_inner();
+    assert!(learned, "the edge cluster was never learned: {answer}");
+    let requests = app.fake.deliveries();
+    let learning = requests.iter().filter(|r| r.notifications().is_empty());
+    assert_eq!(learning.count(), 1, "one learning call only: {requests:#?}");
+    assert_eq!(
+        answer.pointer("/meta/decisioning_method"),
+        Some(&json!("on-device"))
+    );
+    let tnt_id = answer.pointer("/response/id/tntId").and_then(Value::as_str);
+    assert!(
+        tnt_id.is_some_and(|t| t.ends_with(".35_0")),
+        "a new visitor's tntId names the learned cluster: {answer}"
+    );
 }
