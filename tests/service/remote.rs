@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use offerd::model::DecisioningMethod;
 use serde_json::{Value, json};
 
-use crate::common::{PATIENCE, TestApp, eventually, example, first_execute_options};
+use crate::common::{PATIENCE, TestApp, assert_error, eventually, example, first_execute_options};
 
 #[actix_rt::test]
 async fn server_side_requests_are_forwarded_with_nothing_lost() {
@@ -202,5 +202,34 @@ async fn the_edge_cluster_is_learned_at_start_when_asked() {
     assert!(
         tnt_id.is_some_and(|t| t.ends_with(".35_0")),
         "a new visitor's tntId names the learned cluster: {answer}"
+    );
+}
+
+#[actix_rt::test]
+async fn offline_mode_never_calls_target_and_says_so() {
+    let app = TestApp::ready(|c| c.upstream.offline = true).await;
+    let mut server_side = example("execute-one-mbox.json");
+    server_side["decisioning_method"] = json!("server-side");
+
+    let answer = app.post_json("/v1/offers", &server_side).await;
+    assert_error(&answer, 503);
+    assert_eq!(answer.1["error"]["code"], json!("upstream_offline"));
+    let (status, local) = app
+        .post_json("/v1/offers", &example("execute-one-mbox.json"))
+        .await;
+    assert_eq!(status, 200, "{local}");
+
+    let offline = "offerd_notifications_dropped_total{reason=\"offline\"}";
+    let counted = eventually(PATIENCE, || async {
+        app.metric(offline).await.is_some_and(|n| n >= 1.0)
+    })
+    .await;
+    assert!(
+        counted,
+        "the owed notification was not counted as {offline}"
+    );
+    assert!(
+        app.fake.deliveries().is_empty(),
+        "offline offerd called Target"
     );
 }
