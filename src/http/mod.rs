@@ -9,8 +9,9 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::{Next, from_fn};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Next, from_fn};
 use actix_web::{App, HttpServer, web};
 use tracing::Instrument;
 
@@ -33,6 +34,7 @@ pub fn serve(client: TargetClient, listener: TcpListener) -> std::io::Result<Ser
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(max_body))
             .wrap(from_fn(observe))
+            .wrap(ErrorHandlers::new().handler(StatusCode::PAYLOAD_TOO_LARGE, too_large))
             .configure(routes::configure)
             .default_service(web::to(not_found))
     })
@@ -44,6 +46,19 @@ pub fn serve(client: TargetClient, listener: TcpListener) -> std::io::Result<Ser
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// actix-web answers an oversized body itself, in plain text; answer in JSON like
+/// every other error.
+fn too_large<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let error = error::ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "the body is larger than server.max_body_bytes",
+    );
+    let (req, _) = res.into_parts();
+    let res = ServiceResponse::new(req, actix_web::ResponseError::error_response(&error));
+    Ok(ErrorHandlerResponse::Response(res.map_into_right_body()))
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, error::ApiError> {

@@ -129,6 +129,11 @@ async fn delivery(
         )));
     }
     let mut request: DeliveryRequest = parse(&body)?;
+    if request.extra.contains_key("request") {
+        return Err(ApiError::bad_request(
+            "this endpoint takes a Delivery API request itself; get_offers options ({\"request\": ...}) go to /v1/offers",
+        ));
+    }
     if let Some(notifications) = request.notifications.take().filter(|n| !n.is_empty()) {
         let notify = DeliveryRequest {
             notifications: Some(notifications),
