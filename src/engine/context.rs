@@ -18,6 +18,10 @@ pub struct RequestContext {
     base: Map<String, Value>,
 }
 
+/// The parts of the context a mbox, view or page-load request replaces: `mbox` always,
+/// `page` and `referring` when it has its own address.
+pub type DetailsOverrides = Vec<(&'static str, Value)>;
+
 impl RequestContext {
     /// Builds the context of `request` at time `now_ms` (epoch milliseconds, UTC).
     pub fn new(request: &DeliveryRequest, now_ms: i64) -> Self {
@@ -44,24 +48,40 @@ impl RequestContext {
         &self.base["page"]["domain"]
     }
 
-    /// The context of one mbox, view or page-load request, without `allocation`
-    /// (which differs per rule and is set by the caller).
+    /// The request-level context (time, user, page, referring, geo).
+    pub fn base(&self) -> &Map<String, Value> {
+        &self.base
+    }
+
+    /// What one mbox, view or page-load request changes in the context.
     ///
     /// Like the Node SDK, an address on the request detail replaces both `page` and
     /// `referring` with the context of that address's URL.
+    pub fn overrides(
+        address: Option<&Address>,
+        parameters: Option<&Map<String, Value>>,
+    ) -> DetailsOverrides {
+        let params = parameters.map(unflatten).unwrap_or_default();
+        let mut overrides = vec![("mbox", Value::Object(with_lower_case(params)))];
+        if let Some(address) = address {
+            let detail_page = page(address.url.as_deref());
+            overrides.push(("referring", detail_page.clone()));
+            overrides.push(("page", detail_page));
+        }
+        overrides
+    }
+
+    /// The whole context of one mbox, view or page-load request as JSON, without
+    /// `allocation` (which differs per rule), for traces.
     pub fn for_details(
         &self,
         address: Option<&Address>,
         parameters: Option<&Map<String, Value>>,
     ) -> Map<String, Value> {
         let mut ctx = self.base.clone();
-        if let Some(address) = address {
-            let detail_page = page(address.url.as_deref());
-            ctx.insert("referring".into(), detail_page.clone());
-            ctx.insert("page".into(), detail_page);
+        for (key, value) in Self::overrides(address, parameters) {
+            ctx.insert(key.into(), value);
         }
-        let params = parameters.map(unflatten).unwrap_or_default();
-        ctx.insert("mbox".into(), Value::Object(with_lower_case(params)));
         ctx
     }
 }

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use bumpalo::Bump;
+use datalogic_rs::DataValue;
 use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -85,6 +86,17 @@ impl<'r> Details<'r> {
     }
 }
 
+/// Converts a JSON object into the arena once.
+fn to_arena_object<'b>(object: &Map<String, Value>, arena: &'b Bump) -> ArenaObject<'b> {
+    let pairs = object.iter().map(|(key, value)| {
+        (
+            &*arena.alloc_str(key),
+            DataValue::from_serde_value_in(value, arena),
+        )
+    });
+    arena.alloc_slice_fill_iter(pairs.collect::<Vec<_>>())
+}
+
 fn to_map<T: Serialize>(value: &T) -> Map<String, Value> {
     match serde_json::to_value(value) {
         Ok(Value::Object(map)) => map,
@@ -102,17 +114,29 @@ struct Matched {
     trace: Option<Value>,
 }
 
+/// A context in the arena: JsonLogic reads it without converting anything.
+type ArenaObject<'b> = &'b [(&'b str, DataValue<'b>)];
+
+/// One request detail's context: in the arena for evaluation, and as JSON for traces.
+struct RuleContext<'b> {
+    pairs: ArenaObject<'b>,
+    json: Option<Value>,
+}
+
 /// Per-decision state: the inputs, and the notifications the decision owes.
-struct Decider<'a> {
+struct Decider<'a, 'b> {
     artifact: &'a CompiledArtifact,
     input: &'a DecisionInput<'a>,
     context: RequestContext,
+    /// Everything evaluation allocates lives here until the decision is done.
+    arena: &'b Bump,
+    /// The request-level context, converted into the arena once.
+    base: ArenaObject<'b>,
     visitor: String,
     property_token: Option<&'a str>,
     request_tokens: ResponseTokens,
     notifications: Vec<Notification>,
     notified: HashSet<String>,
-    arena: Bump,
 }
 
 /// Decides `input.request` against `artifact`. Pure: time, ids and geo come in.
@@ -120,10 +144,15 @@ pub(crate) fn decide(artifact: &CompiledArtifact, input: &DecisionInput<'_>) -> 
     let request = input.request;
     let remote = remote_dependency(artifact, request);
     let scope = TraceScope::new(request, input.client, artifact, input.session_id);
+    let arena = Bump::new();
+    let context = RequestContext::new(request, input.now_ms);
+    let base = to_arena_object(context.base(), &arena);
     let mut decider = Decider {
         artifact,
         input,
-        context: RequestContext::new(request, input.now_ms),
+        context,
+        arena: &arena,
+        base,
         visitor: allocation_visitor_id(request.id.as_ref()).unwrap_or_else(|| input.ids.next_id()),
         property_token: request.property.as_ref().and_then(|p| p.token.as_deref()),
         request_tokens: postprocess::request_tokens(
@@ -132,7 +161,6 @@ pub(crate) fn decide(artifact: &CompiledArtifact, input: &DecisionInput<'_>) -> 
         ),
         notifications: Vec::new(),
         notified: HashSet::new(),
-        arena: Bump::new(),
     };
     let execute = request.execute.as_ref().map(|execute| {
         let mut tracer = scope.as_ref().map(Tracer::new);
@@ -158,7 +186,7 @@ pub(crate) fn decide(artifact: &CompiledArtifact, input: &DecisionInput<'_>) -> 
     }
 }
 
-impl<'a> Decider<'a> {
+impl<'a, 'b> Decider<'a, 'b> {
     fn execute(
         &mut self,
         request: &ExecuteRequest,
@@ -226,7 +254,7 @@ impl<'a> Decider<'a> {
         let name = details.name.unwrap_or_default();
         let is_global = name == self.artifact.global_mbox();
         self.trace_request(mode, "mbox", details, tracer.as_deref_mut());
-        let mut context = self.rule_context(details);
+        let mut context = self.rule_context(details, tracer.is_some());
         let mut matched = Vec::new();
         let mut matched_keys = HashSet::new();
         let (artifact, token) = (self.artifact, self.property_token);
@@ -279,7 +307,7 @@ impl<'a> Decider<'a> {
             Some(name) => artifact.view_rules(name).iter().collect(),
             None => artifact.all_view_rules().collect(),
         };
-        let mut context = self.rule_context(details);
+        let mut context = self.rule_context(details, tracer.is_some());
         let mut by_name: IndexMap<Option<String>, Matched> = IndexMap::new();
         let mut matched_keys = HashSet::new();
         for rule in rules.into_iter().filter(|r| property_allows(r, token)) {
@@ -339,12 +367,16 @@ impl<'a> Decider<'a> {
         rule: &CompiledRule,
         mode: Mode,
         kind: Kind,
-        context: &mut Value,
+        context: &mut RuleContext<'b>,
         details: &Details<'_>,
         mut tracer: Option<&mut Tracer<'_, '_>>,
     ) -> Option<Matched> {
-        let satisfied = self.evaluate(rule, context);
-        if let (Some(tracer), Value::Object(ctx)) = (tracer.as_deref_mut(), &*context) {
+        let allocation = allocation(self.input.client, &rule.activity_id, &self.visitor);
+        let satisfied = self.evaluate(rule, context.pairs, allocation);
+        if let (Some(tracer), Some(Value::Object(ctx))) =
+            (tracer.as_deref_mut(), context.json.as_mut())
+        {
+            ctx.insert("allocation".into(), Value::from(allocation));
             tracer.rule_evaluated(rule, ctx, satisfied);
         }
         if !satisfied {
@@ -391,13 +423,17 @@ impl<'a> Decider<'a> {
         })
     }
 
-    fn evaluate(&mut self, rule: &CompiledRule, context: &mut Value) -> bool {
-        let allocation = allocation(self.input.client, &rule.activity_id, &self.visitor);
-        if let Value::Object(ctx) = context {
-            ctx.insert("allocation".into(), Value::from(allocation));
-        }
-        self.arena.reset();
-        rule.condition.holds(context, &self.arena)
+    /// Whether `rule` holds for `context` with this rule's allocation: only the
+    /// top-level slice is copied per rule, the rest is shared in the arena.
+    fn evaluate(&self, rule: &CompiledRule, context: ArenaObject<'b>, allocation: f64) -> bool {
+        let arena = self.arena;
+        let n = context.len();
+        let pairs = arena.alloc_slice_fill_with(n + 1, |i| match context.get(i) {
+            Some(pair) => *pair,
+            None => ("allocation", DataValue::from_f64(allocation)),
+        });
+        let data = arena.alloc(DataValue::Object(pairs));
+        rule.condition.holds_in(data, arena)
     }
 
     /// Records the display notification an executed decision owes, once per mbox and
@@ -455,11 +491,27 @@ impl<'a> Decider<'a> {
         }
     }
 
-    fn rule_context(&self, details: &Details<'_>) -> Value {
-        Value::Object(
-            self.context
-                .for_details(details.address, details.parameters),
-        )
+    /// The context of one request detail: the request-level pairs with `mbox` (and
+    /// `page`/`referring` when it has an address) replaced; JSON too when tracing.
+    fn rule_context(&self, details: &Details<'_>, tracing: bool) -> RuleContext<'b> {
+        let arena = self.arena;
+        let overrides = RequestContext::overrides(details.address, details.parameters);
+        let kept = self
+            .base
+            .iter()
+            .copied()
+            .filter(|(key, _)| overrides.iter().all(|(o, _)| o != key));
+        let replaced = overrides
+            .iter()
+            .map(|(key, value)| (*key, DataValue::from_serde_value_in(value, arena)));
+        let pairs = arena.alloc_slice_fill_iter(kept.chain(replaced).collect::<Vec<_>>());
+        let json = tracing.then(|| {
+            Value::Object(
+                self.context
+                    .for_details(details.address, details.parameters),
+            )
+        });
+        RuleContext { pairs, json }
     }
 }
 

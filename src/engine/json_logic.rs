@@ -80,7 +80,17 @@ impl Condition {
 
     /// Whether the condition holds for `data`, by JavaScript truthiness. A condition
     /// that fails at run time does not hold.
+    #[cfg(test)]
     pub fn holds(&self, data: &Value, arena: &Bump) -> bool {
+        ENGINE
+            .evaluate(&self.0, data, arena)
+            .is_ok_and(|result| ENGINE.truthy(result))
+    }
+
+    /// Whether the condition holds for `data` (already in the arena: no conversion per
+    /// evaluation), by JavaScript truthiness. A condition that fails at run time does
+    /// not hold.
+    pub fn holds_in<'a>(&'a self, data: &'a DataValue<'a>, arena: &'a Bump) -> bool {
         ENGINE
             .evaluate(&self.0, data, arena)
             .is_ok_and(|result| ENGINE.truthy(result))
