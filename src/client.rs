@@ -186,19 +186,7 @@ impl TargetClient {
             .decisioning_method
             .unwrap_or(self.inner.config.target.decisioning_method);
         let now = now_ms();
-        let hint = self.inner.location_hint.load_full();
-        let settings = ClientSettings {
-            client: &self.inner.client,
-            property_token: self
-                .inner
-                .config
-                .target
-                .property_token
-                .as_deref()
-                .filter(|t| !t.is_empty()),
-            location_hint: hint.as_deref().map(String::as_str),
-        };
-        let prepared = offers::prepare(options, settings, now, &RandomIds);
+        let prepared = self.prepare(options, now);
         let artifact = self.inner.store.current();
         let local = match (method, artifact) {
             (DecisioningMethod::ServerSide, artifact) => Err(artifact),
@@ -229,6 +217,18 @@ impl TargetClient {
                 .inc();
         }
         result
+    }
+
+    /// Completes a request with this client's settings and learned edge cluster.
+    fn prepare(&self, options: GetOffersOptions, now: i64) -> PreparedRequest {
+        let hint = self.inner.location_hint.load_full();
+        let target = &self.inner.config.target;
+        let settings = ClientSettings {
+            client: &self.inner.client,
+            property_token: target.property_token.as_deref().filter(|t| !t.is_empty()),
+            location_hint: hint.as_deref().map(String::as_str),
+        };
+        offers::prepare(options, settings, now, &RandomIds)
     }
 
     async fn decide_on_device(
@@ -403,18 +403,6 @@ impl TargetClient {
             ));
         }
         validate_notifications(&options.request)?;
-        let hint = self.inner.location_hint.load_full();
-        let settings = ClientSettings {
-            client: &self.inner.client,
-            property_token: self
-                .inner
-                .config
-                .target
-                .property_token
-                .as_deref()
-                .filter(|t| !t.is_empty()),
-            location_hint: hint.as_deref().map(String::as_str),
-        };
         let get_offers = GetOffersOptions {
             request: options.request,
             target_cookie: options.target_cookie,
@@ -424,7 +412,7 @@ impl TargetClient {
             customer_ids: options.customer_ids,
             ..Default::default()
         };
-        let prepared = offers::prepare(get_offers, settings, now_ms(), &RandomIds);
+        let prepared = self.prepare(get_offers, now_ms());
         let request = offers::notification_request(
             &prepared.request,
             prepared.request.notifications.clone().unwrap_or_default(),

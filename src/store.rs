@@ -51,17 +51,15 @@ impl ArtifactStore {
     /// Swaps in a new artifact and records the success.
     pub fn publish(&self, artifact: LoadedArtifact) {
         self.current.store(Some(Arc::new(artifact)));
-        self.update(|s| {
-            let now = SystemTime::now();
-            s.last_attempt = Some(now);
-            s.last_success = Some(now);
-            s.last_error = None;
-            s.successes += 1;
-        });
+        self.record_success();
     }
 
     /// Records a poll that found the artifact unchanged (HTTP 304).
     pub fn record_unchanged(&self) {
+        self.record_success();
+    }
+
+    fn record_success(&self) {
         self.update(|s| {
             let now = SystemTime::now();
             s.last_attempt = Some(now);
