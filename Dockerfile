@@ -1,0 +1,51 @@
+# syntax=docker/dockerfile:1
+# offerd container image.
+#
+#   docker build -t offerd .
+#   docker run --rm -p 8080:8080 offerd                       # demo artifact, on-device
+#   docker run --rm -p 8080:8080 -v $PWD/my-config.toml:/etc/offerd/config.toml:ro offerd
+#
+# Config layering is defaults < config file < OFFERD_* env < flags, and this image sets
+# OFFERD_SERVER__BIND and OFFERD_ARTIFACT__LOCATION below: a mounted config's
+# `server.bind` and `artifact.location` are overridden by them, so change those two with
+# `-e OFFERD_...` (or `--artifact`/`--bind` after the image name) instead.
+# offerd drains notifications on SIGTERM within `server.shutdown_grace_secs` (10 s):
+# give `docker stop` a little more (`-t 15`).
+
+# --- build -------------------------------------------------------------------------
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /src
+# The whole workspace: the root manifest names `loadtest` as a member and `benches/engine`
+# as a bench target, so both must be present for cargo to read it.
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY benches ./benches
+COPY loadtest ./loadtest
+# Cache mounts keep the registry and target dir between builds (BuildKit); the binary is
+# copied out of the cached target dir so the next stage can take it.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p offerd \
+    && cp target/release/offerd /usr/local/bin/offerd
+
+# --- run ---------------------------------------------------------------------------
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 offerd \
+    && useradd --system --uid 10001 --gid offerd --no-create-home --shell /usr/sbin/nologin offerd
+COPY --from=build /usr/local/bin/offerd /usr/local/bin/offerd
+COPY config.toml /etc/offerd/config.toml
+COPY examples /usr/share/offerd/examples
+# Relative paths in a config (like the default `examples/demo-artifact.json`) resolve here.
+WORKDIR /usr/share/offerd
+ENV OFFERD_SERVER__BIND=0.0.0.0:8080 \
+    OFFERD_ARTIFACT__LOCATION=/usr/share/offerd/examples/demo-artifact.json
+USER 10001:10001
+EXPOSE 8080
+# No curl in the image: bash's /dev/tcp asks /health/ready (200 once an artifact is loaded).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /health/ready HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '"]
+ENTRYPOINT ["/usr/local/bin/offerd", "--config", "/etc/offerd/config.toml"]
+CMD ["serve"]

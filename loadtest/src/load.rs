@@ -1,0 +1,331 @@
+//! Closed-loop HTTP load: `connections` tasks, each sending the same POST body again as
+//! soon as its previous answer is read, over keep-alive connections, until the deadline
+//! or the request budget is reached. Latency goes to an HDR histogram (microseconds).
+//!
+//! Targets are loopback only ([`check_loopback`]): no proxy, no redirects, so a request
+//! can never leave the machine. Every run is bounded by its duration and `max_requests`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use hdrhistogram::Histogram;
+use reqwest::header::CONTENT_TYPE;
+use tokio::time::Instant;
+use url::{Host, Url};
+
+/// Longest latency the histogram holds: 60 s, in microseconds.
+const MAX_LATENCY_US: u64 = 60_000_000;
+
+/// What to send, how hard and for how long.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Full URL the body is POSTed to.
+    pub url: Url,
+    pub body: Vec<u8>,
+    /// Requests in flight at once (each task keeps one connection busy).
+    pub connections: usize,
+    /// Discarded from the figures, but its requests count in the totals.
+    pub warmup: Duration,
+    /// Measured time, after the warm-up.
+    pub duration: Duration,
+    /// Stop after this many requests in all (warm-up included).
+    pub max_requests: Option<u64>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+/// Counts of answered, refused and failed requests.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    pub ok: u64,
+    pub non_2xx: u64,
+    pub errors: u64,
+}
+
+impl Counts {
+    fn add(&mut self, other: Counts) {
+        self.ok += other.ok;
+        self.non_2xx += other.non_2xx;
+        self.errors += other.errors;
+    }
+}
+
+/// The outcome of a run.
+pub struct Report {
+    pub url: Url,
+    pub connections: usize,
+    /// Every request sent, warm-up included.
+    pub total: Counts,
+    /// Requests that started after the warm-up.
+    pub measured: Counts,
+    /// Time from the end of the warm-up to the last answer.
+    pub measured_time: Duration,
+    /// Latency of the measured answers (2xx or not), in microseconds.
+    pub latency_us: Histogram<u64>,
+    /// One error message, to say what went wrong.
+    pub first_error: Option<String>,
+}
+
+impl Report {
+    /// Measured answers per second.
+    pub fn rps(&self) -> f64 {
+        let secs = self.measured_time.as_secs_f64();
+        let answered = self.measured.ok + self.measured.non_2xx;
+        if secs > 0.0 {
+            answered as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// Prints the human summary and a `RESULT key=value ...` line for scripts.
+    pub fn print(&self) {
+        let h = &self.latency_us;
+        let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        let m = &self.measured;
+        println!(
+            "{}: {} connections, {} requests in {:.2}s = {:.1} req/s (2xx {}, non-2xx {}, errors {})",
+            self.url,
+            self.connections,
+            m.ok + m.non_2xx + m.errors,
+            self.measured_time.as_secs_f64(),
+            self.rps(),
+            m.ok,
+            m.non_2xx,
+            m.errors,
+        );
+        println!(
+            "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+            ms(0.5),
+            ms(0.9),
+            ms(0.99),
+            ms(0.999),
+            h.max() as f64 / 1000.0,
+        );
+        if let Some(err) = &self.first_error {
+            println!("first error: {err}");
+        }
+        println!(
+            "RESULT rps={:.1} p50_us={} p90_us={} p99_us={} p999_us={} max_us={} ok={} non2xx={} errors={} total_ok={}",
+            self.rps(),
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.9),
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999),
+            h.max(),
+            m.ok,
+            m.non_2xx,
+            m.errors,
+            self.total.ok,
+        );
+    }
+}
+
+/// Refuses any URL whose host is not loopback: 127.0.0.0/8, ::1 or `localhost`.
+pub fn check_loopback(url: &Url) -> anyhow::Result<()> {
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("target {url}: only http:// or https:// URLs are allowed");
+    }
+    let loopback = match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    if !loopback {
+        bail!(
+            "refusing target {url}: only loopback hosts (127.0.0.0/8, [::1], localhost) may be loaded"
+        );
+    }
+    Ok(())
+}
+
+/// What one task saw.
+struct TaskResult {
+    total: Counts,
+    measured: Counts,
+    latency_us: Histogram<u64>,
+    first_error: Option<String>,
+}
+
+fn histogram() -> Histogram<u64> {
+    // Bounds and precision are constants that `new_with_bounds` accepts.
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
+}
+
+/// Runs the load and gathers the figures.
+pub async fn run(options: LoadOptions) -> anyhow::Result<Report> {
+    check_loopback(&options.url)?;
+    if options.connections == 0 {
+        bail!("connections must be at least 1");
+    }
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(options.connections)
+        .tcp_nodelay(true)
+        .timeout(options.timeout)
+        .build()
+        .context("cannot build the HTTP client")?;
+    let start = Instant::now();
+    let measure_from = start + options.warmup;
+    let deadline = measure_from + options.duration;
+    let issued = Arc::new(AtomicU64::new(0));
+    let body: Arc<[u8]> = Arc::from(options.body.as_slice());
+    let tasks: Vec<_> = (0..options.connections)
+        .map(|_| {
+            let worker = Worker {
+                client: client.clone(),
+                url: options.url.clone(),
+                body: body.clone(),
+                issued: issued.clone(),
+                max_requests: options.max_requests,
+                measure_from,
+                deadline,
+            };
+            tokio::spawn(worker.run())
+        })
+        .collect();
+    let mut report = Report {
+        url: options.url.clone(),
+        connections: options.connections,
+        total: Counts::default(),
+        measured: Counts::default(),
+        measured_time: Duration::ZERO,
+        latency_us: histogram(),
+        first_error: None,
+    };
+    for task in tasks {
+        let result = task.await.context("a load task panicked")?;
+        report.total.add(result.total);
+        report.measured.add(result.measured);
+        report
+            .latency_us
+            .add(&result.latency_us)
+            .context("cannot merge histograms")?;
+        report.first_error = report.first_error.or(result.first_error);
+    }
+    report.measured_time = Instant::now().saturating_duration_since(measure_from);
+    Ok(report)
+}
+
+/// One closed loop.
+struct Worker {
+    client: reqwest::Client,
+    url: Url,
+    body: Arc<[u8]>,
+    issued: Arc<AtomicU64>,
+    max_requests: Option<u64>,
+    measure_from: Instant,
+    deadline: Instant,
+}
+
+impl Worker {
+    async fn run(self) -> TaskResult {
+        let mut result = TaskResult {
+            total: Counts::default(),
+            measured: Counts::default(),
+            latency_us: histogram(),
+            first_error: None,
+        };
+        loop {
+            let sent_at = Instant::now();
+            if sent_at >= self.deadline {
+                break;
+            }
+            if let Some(max) = self.max_requests
+                && self.issued.fetch_add(1, Ordering::Relaxed) >= max
+            {
+                break;
+            }
+            let outcome = self.send_one().await;
+            let latency = sent_at.elapsed();
+            let measured = sent_at >= self.measure_from;
+            let counts = match outcome {
+                Ok(true) => Counts {
+                    ok: 1,
+                    ..Counts::default()
+                },
+                Ok(false) => Counts {
+                    non_2xx: 1,
+                    ..Counts::default()
+                },
+                Err(err) => {
+                    result.first_error.get_or_insert(err);
+                    Counts {
+                        errors: 1,
+                        ..Counts::default()
+                    }
+                }
+            };
+            result.total.add(counts);
+            if measured {
+                result.measured.add(counts);
+                if counts.errors == 0 {
+                    result.latency_us.saturating_record(
+                        latency.as_micros().min(u128::from(MAX_LATENCY_US)) as u64,
+                    );
+                }
+            }
+        }
+        result
+    }
+
+    /// Sends the body and reads the whole answer: Ok(is 2xx) or the error's text.
+    async fn send_one(&self) -> Result<bool, String> {
+        let response = self
+            .client
+            .post(self.url.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .body(self.body.to_vec())
+            .send()
+            .await
+            .map_err(|e| error_text(&e))?;
+        let status = response.status();
+        response.bytes().await.map_err(|e| error_text(&e))?;
+        Ok(status.is_success())
+    }
+}
+
+/// The error with its causes, on one line.
+fn error_text(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_targets_are_allowed() {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3/v1/offers",
+            "http://[::1]:8080",
+            "http://localhost:8080",
+            "https://LOCALHOST/",
+        ] {
+            assert!(check_loopback(&Url::parse(ok).unwrap()).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.1:8080",
+            "http://192.168.1.1",
+            "http://example.com",
+            "http://localhost.example.com",
+            "http://[::2]:80",
+            "http://0.0.0.0:8080",
+            "ftp://127.0.0.1/",
+        ] {
+            assert!(check_loopback(&Url::parse(bad).unwrap()).is_err(), "{bad}");
+        }
+    }
+}
