@@ -6,9 +6,8 @@
 #   docker run --rm -p 8080:8080 -v $PWD/my-config.toml:/etc/offerd/config.toml:ro offerd
 #
 # Config layering is defaults < config file < OFFERD_* env < flags, and this image sets
-# OFFERD_SERVER__BIND and OFFERD_ARTIFACT__LOCATION below: a mounted config's
-# `server.bind` and `artifact.location` are overridden by them, so change those two with
-# `-e OFFERD_...` (or `--artifact`/`--bind` after the image name) instead.
+# OFFERD_SERVER__BIND below (a container must listen on every interface): a mounted
+# config's `server.bind` is overridden by it, so change the port with `-e OFFERD_SERVER__BIND`.
 # offerd drains notifications on SIGTERM within `server.shutdown_grace_secs` (10 s):
 # give `docker stop` a little more (`-t 15`).
 
@@ -40,8 +39,7 @@ COPY config.toml /etc/offerd/config.toml
 COPY examples /usr/share/offerd/examples
 # Relative paths in a config (like the default `examples/demo-artifact.json`) resolve here.
 WORKDIR /usr/share/offerd
-ENV OFFERD_SERVER__BIND=0.0.0.0:8080 \
-    OFFERD_ARTIFACT__LOCATION=/usr/share/offerd/examples/demo-artifact.json
+ENV OFFERD_SERVER__BIND=0.0.0.0:8080
 USER 10001:10001
 EXPOSE 8080
 # No curl in the image: bash's /dev/tcp asks /health/ready (200 once an artifact is loaded).
