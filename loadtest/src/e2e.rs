@@ -113,6 +113,8 @@ fn spawn_offerd(
         ("OFFERD_UPSTREAM__PORT", upstream.to_string()),
         ("OFFERD_UPSTREAM__SECURE", "false".to_owned()),
         ("OFFERD_UPSTREAM__PIN_SERVER_DOMAIN", "true".to_owned()),
+        // The built-in defaults are the offline demo; this run must reach the fake.
+        ("OFFERD_UPSTREAM__OFFLINE", "false".to_owned()),
         ("OFFERD_BATCHER__FLUSH_INTERVAL_MS", "200".to_owned()),
         ("OFFERD_ARTIFACT__LOCATION", artifact.display().to_string()),
         // No network: load the artifact once, learn no location hint.
