@@ -8,7 +8,8 @@
 //!   from `POST /v1/notifications`; [`Flush`] from anyone; [`Drain`] from the Supervisor.
 //! - **Sends** Delivery API notification requests through
 //!   [`DeliveryClient`]: one visitor+session each, at most
-//!   `max_notifications_per_request` notifications each, `concurrency` at once,
+//!   `max_notifications_per_request` notifications each, `concurrency` calls at once
+//!   (a job backing off before a retry holds no call slot),
 //!   retried with exponential backoff and full jitter. Pending entries of the shared
 //!   [`TelemetryBuffer`] ride on the first request of each flush.
 //! - **Stops** on [`Drain`]: flushes, waits for sends and retries until the deadline,
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use indexmap::IndexMap;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{Semaphore, oneshot, watch};
 
 use crate::config::BatcherConfig;
 use crate::metrics::Metrics;
@@ -124,7 +125,18 @@ pub struct Batcher {
     drain_clock: watch::Sender<Option<Instant>>,
     /// The drain replied: outcomes arriving later were already counted.
     finished: bool,
+    /// Limits concurrent calls to Target; a job backing off before a retry holds none,
+    /// so a partial outage does not starve the healthy sends.
+    http_permits: Arc<Semaphore>,
+    refused_since_log: usize,
+    last_refusal_log: Option<Instant>,
 }
+
+/// At most one refusal warning per this interval.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(1);
+
+/// Jobs started per HTTP slot: the extra ones are backing off between retries.
+const JOBS_PER_SLOT: usize = 8;
 
 impl Batcher {
     /// A batcher that sends through `delivery`; start it with `Actor::start`.
@@ -134,6 +146,7 @@ impl Batcher {
         telemetry: Arc<TelemetryBuffer>,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let config_concurrency = config.concurrency.max(1);
         Self {
             config,
             delivery,
@@ -147,6 +160,9 @@ impl Batcher {
             draining: None,
             drain_clock: watch::Sender::new(None),
             finished: false,
+            http_permits: Arc::new(Semaphore::new(config_concurrency)),
+            refused_since_log: 0,
+            last_refusal_log: None,
         }
     }
 
@@ -236,9 +252,10 @@ impl Batcher {
         }
     }
 
-    /// Starts waiting jobs while fewer than `concurrency` are in flight.
+    /// Starts waiting jobs while fewer than `concurrency` × [`JOBS_PER_SLOT`] are
+    /// active; the HTTP semaphore keeps calls to Target at `concurrency`.
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        let limit = self.config.concurrency.max(1);
+        let limit = self.config.concurrency.max(1).saturating_mul(JOBS_PER_SLOT);
         while self.in_flight < limit {
             let Some(job) = self.ready.pop_front() else {
                 break;
@@ -279,15 +296,27 @@ impl Batcher {
     }
 
     /// Refuses an `Enqueue` of `n` notifications, counted and logged.
+    /// Counts refused notifications; logs at most once a second with the count since
+    /// the last line, so an overflow storm is visible without flooding the log.
     fn refuse(&mut self, n: usize, reason: &'static str) {
         self.count_dropped(reason, n);
+        self.refused_since_log += n;
+        let now = Instant::now();
+        if self
+            .last_refusal_log
+            .is_some_and(|at| now.duration_since(at) < REFUSAL_LOG_EVERY)
+        {
+            return;
+        }
         tracing::warn!(
-            notifications = n,
+            notifications = self.refused_since_log,
             queued = self.held,
             capacity = self.config.queue_capacity,
             reason,
-            "notifications refused by the batcher"
+            "notifications refused by the batcher (counted in offerd_notifications_dropped_total)"
         );
+        self.refused_since_log = 0;
+        self.last_refusal_log = Some(now);
     }
 
     fn count_dropped(&mut self, reason: &'static str, n: usize) {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use super::{Batcher, Job};
 use crate::metrics::Metrics;
@@ -56,6 +56,8 @@ pub(super) struct Sender {
     policy: RetryPolicy,
     /// The drain deadline, once a drain starts.
     drain: watch::Receiver<Option<Instant>>,
+    /// Held only during a call, never during a backoff.
+    http_permits: Arc<Semaphore>,
 }
 
 impl Sender {
@@ -69,6 +71,7 @@ impl Sender {
                 max_ms: batcher.config.retry_max_ms,
             },
             drain: batcher.drain_clock.subscribe(),
+            http_permits: batcher.http_permits.clone(),
         }
     }
 
@@ -77,10 +80,14 @@ impl Sender {
         let mut attempt = 0;
         loop {
             let cluster = job.cluster.as_deref();
+            // The semaphore is never closed; if it were, sending unthrottled beats
+            // dropping.
+            let permit = self.http_permits.acquire().await.ok();
             let result = self
                 .delivery
                 .deliver(&job.request, &job.session_id, cluster, PURPOSE)
                 .await;
+            drop(permit);
             let error = match result {
                 Ok(_) => return Outcome::Sent,
                 Err(error) => error,
