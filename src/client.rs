@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix::Addr;
 use arc_swap::ArcSwapOption;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::actors::batcher::{Batcher, Enqueue, Outbound};
@@ -53,22 +53,9 @@ pub enum ClientError {
     Internal(String),
 }
 
-/// The options of `send_notifications`: a request holding `notifications`, and the
-/// visitor's cookie or session.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-pub struct SendNotificationsOptions {
-    pub request: DeliveryRequest,
-    #[serde(default, alias = "targetCookie")]
-    pub target_cookie: Option<String>,
-    #[serde(default, alias = "targetLocationHint")]
-    pub target_location_hint: Option<String>,
-    #[serde(default, alias = "sessionId")]
-    pub session_id: Option<String>,
-    #[serde(default, alias = "consumerId")]
-    pub consumer_id: Option<String>,
-    #[serde(default, alias = "customerIds")]
-    pub customer_ids: Option<Vec<CustomerId>>,
-}
+/// The options of `send_notifications`: the same as get_offers' (as in the SDKs), with
+/// `request.notifications` holding the notifications; `decisioning_method` is ignored.
+pub type SendNotificationsOptions = GetOffersOptions;
 
 /// Feature-flag attributes by mbox name, and the response they came from.
 #[derive(Debug, Clone, Serialize)]
@@ -403,16 +390,7 @@ impl TargetClient {
             ));
         }
         validate_notifications(&options.request)?;
-        let get_offers = GetOffersOptions {
-            request: options.request,
-            target_cookie: options.target_cookie,
-            target_location_hint: options.target_location_hint,
-            session_id: options.session_id,
-            consumer_id: options.consumer_id,
-            customer_ids: options.customer_ids,
-            ..Default::default()
-        };
-        let prepared = self.prepare(get_offers, now_ms());
+        let prepared = self.prepare(options, now_ms());
         let request = offers::notification_request(
             &prepared.request,
             prepared.request.notifications.clone().unwrap_or_default(),
