@@ -5,14 +5,18 @@
 //! `create` must run inside an actix `System` (e.g. under `#[actix_rt::main]`): it
 //! starts the Supervisor, the decision pool, the refresher and the batcher.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix::Addr;
 use arc_swap::ArcSwapOption;
-use serde::Serialize;
-use serde_json::{Map, Value};
+
+mod attributes;
+mod validate;
+
+pub use attributes::Attributes;
+use attributes::{add_mboxes, attributes_of};
+use validate::{validate_notifications, validate_request};
 
 use crate::actors::batcher::{Batcher, Enqueue, Outbound};
 use crate::actors::decision::{Decide, DecisionPool, PoolError};
@@ -56,13 +60,6 @@ pub enum ClientError {
 /// The options of `send_notifications`: the same as get_offers' (as in the SDKs), with
 /// `request.notifications` holding the notifications; `decisioning_method` is ignored.
 pub type SendNotificationsOptions = GetOffersOptions;
-
-/// Feature-flag attributes by mbox name, and the response they came from.
-#[derive(Debug, Clone, Serialize)]
-pub struct Attributes {
-    pub attributes: Map<String, Value>,
-    pub response: TargetDeliveryResponse,
-}
 
 /// A handle to a running offerd; cheap to clone.
 #[derive(Clone)]
@@ -466,113 +463,6 @@ impl TargetClient {
             }
         });
     }
-}
-
-fn validate_request(request: &DeliveryRequest) -> Result<(), ClientError> {
-    let invalid = |msg: &str| Err(ClientError::InvalidRequest(msg.to_string()));
-    if let Some(execute) = &request.execute
-        && execute.page_load.is_none()
-        && execute.mboxes.as_ref().is_none_or(Vec::is_empty)
-    {
-        return invalid("request.execute must hold pageLoad or at least one mbox");
-    }
-    if let Some(prefetch) = &request.prefetch
-        && prefetch.page_load.is_none()
-        && prefetch.views.as_ref().is_none_or(Vec::is_empty)
-        && prefetch.mboxes.as_ref().is_none_or(Vec::is_empty)
-    {
-        return invalid("request.prefetch must hold pageLoad, views or at least one mbox");
-    }
-    let execute = request.execute.as_ref().and_then(|e| e.mboxes.as_ref());
-    let prefetch = request.prefetch.as_ref().and_then(|p| p.mboxes.as_ref());
-    for (i, mbox) in execute
-        .into_iter()
-        .flatten()
-        .chain(prefetch.into_iter().flatten())
-        .enumerate()
-    {
-        if mbox.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
-            return Err(ClientError::InvalidRequest(format!(
-                "mbox #{i} has no name"
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn validate_notifications(request: &DeliveryRequest) -> Result<(), ClientError> {
-    for (i, n) in request.notifications.iter().flatten().enumerate() {
-        let problem = if n.id.as_deref().is_none_or(str::is_empty) {
-            Some("id")
-        } else if n.timestamp.is_none() {
-            Some("timestamp")
-        } else if n.kind.is_none() {
-            Some("type")
-        } else {
-            None
-        };
-        if let Some(field) = problem {
-            return Err(ClientError::InvalidRequest(format!(
-                "notifications[{i}].{field} is required"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Adds the mboxes the request does not ask for yet to `execute.mboxes`, with indexes
-/// after the highest one given, as the SDKs' getAttributes does.
-fn add_mboxes(request: &mut DeliveryRequest, names: &[String]) {
-    let requested: Vec<String> = [
-        request.execute.as_ref().and_then(|e| e.mboxes.as_ref()),
-        request.prefetch.as_ref().and_then(|p| p.mboxes.as_ref()),
-    ]
-    .into_iter()
-    .flatten()
-    .flatten()
-    .filter_map(|m| m.name.clone())
-    .collect();
-    let execute = request.execute.get_or_insert_with(Default::default);
-    let mboxes = execute.mboxes.get_or_insert_with(Vec::new);
-    let first = mboxes.iter().filter_map(|m| m.index).max().unwrap_or(0) + 1;
-    let missing = names.iter().filter(|n| !requested.contains(n));
-    for (index, name) in (first..).zip(missing) {
-        mboxes.push(MboxRequest {
-            name: Some(name.clone()),
-            index: Some(index),
-            ..Default::default()
-        });
-    }
-}
-
-/// JSON offers merged per mbox name, prefetch first then execute, as the SDKs do.
-fn attributes_of(response: &DeliveryResponse) -> Map<String, Value> {
-    let mut by_mbox: HashMap<String, Map<String, Value>> = HashMap::new();
-    let mut order = Vec::new();
-    let prefetch = response.prefetch.as_ref().and_then(|p| p.mboxes.as_ref());
-    let execute = response.execute.as_ref().and_then(|e| e.mboxes.as_ref());
-    for mbox in prefetch
-        .into_iter()
-        .flatten()
-        .chain(execute.into_iter().flatten())
-    {
-        let Some(name) = &mbox.name else { continue };
-        for option in mbox.options.iter().flatten() {
-            if let (Some(OptionType::Json), Some(Value::Object(content))) =
-                (option.kind, &option.content)
-            {
-                if !by_mbox.contains_key(name) {
-                    order.push(name.clone());
-                }
-                let entry = by_mbox.entry(name.clone()).or_default();
-                entry.extend(content.iter().map(|(k, v)| (k.clone(), v.clone())));
-            }
-        }
-    }
-    order
-        .into_iter()
-        .filter_map(|name| by_mbox.remove(&name).map(|m| (name, Value::Object(m))))
-        .collect()
 }
 
 fn now_ms() -> i64 {

@@ -1,0 +1,57 @@
+//! What a get_offers or send_notifications call must hold before anything is decided
+//! or queued: the same checks the SDKs make, as 400s instead of thrown errors.
+
+use super::ClientError;
+use crate::model::DeliveryRequest;
+
+pub(super) fn validate_request(request: &DeliveryRequest) -> Result<(), ClientError> {
+    let invalid = |msg: &str| Err(ClientError::InvalidRequest(msg.to_string()));
+    if let Some(execute) = &request.execute
+        && execute.page_load.is_none()
+        && execute.mboxes.as_ref().is_none_or(Vec::is_empty)
+    {
+        return invalid("request.execute must hold pageLoad or at least one mbox");
+    }
+    if let Some(prefetch) = &request.prefetch
+        && prefetch.page_load.is_none()
+        && prefetch.views.as_ref().is_none_or(Vec::is_empty)
+        && prefetch.mboxes.as_ref().is_none_or(Vec::is_empty)
+    {
+        return invalid("request.prefetch must hold pageLoad, views or at least one mbox");
+    }
+    let execute = request.execute.as_ref().and_then(|e| e.mboxes.as_ref());
+    let prefetch = request.prefetch.as_ref().and_then(|p| p.mboxes.as_ref());
+    for (i, mbox) in execute
+        .into_iter()
+        .flatten()
+        .chain(prefetch.into_iter().flatten())
+        .enumerate()
+    {
+        if mbox.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
+            return Err(ClientError::InvalidRequest(format!(
+                "mbox #{i} has no name"
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn validate_notifications(request: &DeliveryRequest) -> Result<(), ClientError> {
+    for (i, n) in request.notifications.iter().flatten().enumerate() {
+        let problem = if n.id.as_deref().is_none_or(str::is_empty) {
+            Some("id")
+        } else if n.timestamp.is_none() {
+            Some("timestamp")
+        } else if n.kind.is_none() {
+            Some("type")
+        } else {
+            None
+        };
+        if let Some(field) = problem {
+            return Err(ClientError::InvalidRequest(format!(
+                "notifications[{i}].{field} is required"
+            )));
+        }
+    }
+    Ok(())
+}
