@@ -122,21 +122,25 @@ impl Handler<Shutdown> for Supervisor {
             drop(refresher);
             let report = ShutdownReport {
                 decisions_finished,
-                within_deadline: Instant::now() <= deadline && notifications.dropped == 0,
+                within_deadline: Instant::now() <= deadline,
                 notifications,
             };
-            if report.within_deadline {
-                tracing::info!(
-                    sent = report.notifications.sent,
-                    "shutdown complete: notifications drained"
-                );
-            } else {
+            let (sent, dropped) = (report.notifications.sent, report.notifications.dropped);
+            if !report.within_deadline || !report.decisions_finished {
                 tracing::warn!(
-                    sent = report.notifications.sent,
-                    dropped = report.notifications.dropped,
-                    decisions_finished = report.decisions_finished,
+                    sent,
+                    dropped,
+                    decisions_finished,
                     "shutdown deadline passed before everything was drained"
                 );
+            } else if dropped > 0 {
+                tracing::warn!(
+                    sent,
+                    dropped,
+                    "shutdown complete; some notifications were dropped (see offerd_notifications_dropped_total)"
+                );
+            } else {
+                tracing::info!(sent, "shutdown complete: notifications drained");
             }
             report
         })
