@@ -35,6 +35,7 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     pub decision: DecisionConfig,
     pub batcher: BatcherConfig,
+    pub spool: SpoolConfig,
     pub geo: GeoConfig,
     pub log: LogConfig,
 }
@@ -194,23 +195,37 @@ impl Default for DecisionConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BatcherConfig {
-    /// `batcher.queue_capacity`: notifications held before new ones are dropped
-    /// (counted). Default 50000 (each held visitor+session keeps its context: a few KiB).
+    /// `batcher.queue_capacity`: notifications held in memory (queued, in flight or
+    /// waiting to be retried), at most ~1 KiB each. Past it, without a spool new ones
+    /// are refused (counted, reason `overflow`); with a spool they wait on disk.
+    /// Default 100000.
     pub queue_capacity: usize,
-    /// `batcher.flush_interval_ms`: longest a notification waits. Default 1000.
-    pub flush_interval_ms: u64,
+    /// `batcher.linger_ms`: how long a visitor+session's notifications may wait for
+    /// more before they are sent (Target takes one visitor and session per request).
+    /// Default 200. (`flush_interval_ms` is the old name.)
+    #[serde(alias = "flush_interval_ms")]
+    pub linger_ms: u64,
     /// `batcher.max_notifications_per_request`: Default 50.
     pub max_notifications_per_request: usize,
-    /// `batcher.concurrency`: requests in flight to Target at once. Default 64: Target
-    /// takes one visitor per request, so at a few tens of milliseconds per call this
-    /// bounds notification throughput (64 / 50 ms ≈ 1300 requests/s).
-    pub concurrency: usize,
-    /// `batcher.max_retries`: retries of a retryable failure. Default 5.
-    pub max_retries: u32,
-    /// `batcher.retry_base_ms` / `retry_max_ms`: exponential backoff bounds (with
-    /// full jitter). Defaults 200 / 10000.
+    /// `batcher.initial_concurrency`: notification requests in flight at start; the
+    /// limit then adapts to Target's latency and errors (AIMD). Default 64.
+    pub initial_concurrency: usize,
+    /// `batcher.min_concurrency` / `max_concurrency`: bounds of the adaptive limit.
+    /// Defaults 4 / 4096: by Little's law, 16k notifications/s at 50 ms need ~800.
+    pub min_concurrency: usize,
+    pub max_concurrency: usize,
+    /// `batcher.timeout_ms`: timeout of a notification request. Longer than a
+    /// decision's (`upstream.timeout_ms`): a request that times out may still have
+    /// been counted by Target, and is then sent again. Default 10000.
+    pub timeout_ms: u64,
+    /// `batcher.retry_base_ms` / `retry_max_ms`: capped exponential backoff with full
+    /// jitter between retries. Defaults 200 / 30000.
     pub retry_base_ms: u64,
     pub retry_max_ms: u64,
+    /// `batcher.max_age_secs`: a notification is retried until it is this old (from
+    /// the call that owed it), then dropped (counted, reason `expired`). Default 86400
+    /// (a day: an outage shorter than that loses nothing).
+    pub max_age_secs: u64,
     /// `batcher.telemetry_capacity`: telemetry entries held. Default 1000.
     pub telemetry_capacity: usize,
 }
@@ -218,14 +233,55 @@ pub struct BatcherConfig {
 impl Default for BatcherConfig {
     fn default() -> Self {
         Self {
-            queue_capacity: 50_000,
-            flush_interval_ms: 1000,
+            queue_capacity: 100_000,
+            linger_ms: 200,
             max_notifications_per_request: 50,
-            concurrency: 64,
-            max_retries: 5,
+            initial_concurrency: 64,
+            min_concurrency: 4,
+            max_concurrency: 4096,
+            timeout_ms: 10_000,
             retry_base_ms: 200,
-            retry_max_ms: 10_000,
+            retry_max_ms: 30_000,
+            max_age_secs: 86_400,
             telemetry_capacity: 1000,
+        }
+    }
+}
+
+/// `spool.sync`: when a spooled notification is fsynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// Before the answer that owes it leaves: survives kill -9 and power loss.
+    Answer,
+    /// Written before the answer (survives kill -9), fsynced every
+    /// `spool.sync_interval_ms` (power loss loses at most that much).
+    Interval,
+}
+
+/// `[spool]`: the durable notification spool (see `src/spool.rs`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpoolConfig {
+    /// `spool.dir` (env `OFFERD_SPOOL__DIR`): where the spool lives. Unset = memory
+    /// only: a crash or kill -9 loses the notifications not yet sent.
+    pub dir: Option<std::path::PathBuf>,
+    /// `spool.max_bytes`: record bytes the spool may hold; past it, new notifications
+    /// are refused (counted, reason `spool_full`). Default 1 GiB.
+    pub max_bytes: u64,
+    /// `spool.sync`: `answer` (default) or `interval`.
+    pub sync: SyncMode,
+    /// `spool.sync_interval_ms`: the fsync period of `sync = "interval"`. Default 100.
+    pub sync_interval_ms: u64,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            max_bytes: 1 << 30,
+            sync: SyncMode::Answer,
+            sync_interval_ms: 100,
         }
     }
 }
@@ -332,8 +388,23 @@ impl Config {
                 "queue_capacity and max_notifications_per_request must be at least 1",
             ));
         }
-        if self.batcher.concurrency == 0 {
-            return Err(invalid("batcher.concurrency", "must be at least 1"));
+        let b = &self.batcher;
+        if b.min_concurrency == 0 || b.max_concurrency < b.min_concurrency {
+            return Err(invalid(
+                "batcher.min_concurrency",
+                "must be at least 1 and at most batcher.max_concurrency",
+            ));
+        }
+        if self
+            .spool
+            .dir
+            .as_ref()
+            .is_some_and(|d| d.as_os_str().is_empty())
+        {
+            return Err(invalid(
+                "spool.dir",
+                "must not be empty (leave it unset for memory only)",
+            ));
         }
         Ok(())
     }
@@ -383,6 +454,11 @@ impl Config {
     pub fn upstream_timeout(&self) -> Duration {
         Duration::from_millis(self.upstream.timeout_ms)
     }
+
+    /// `batcher.timeout_ms` as a duration.
+    pub fn notification_timeout(&self) -> Duration {
+        Duration::from_millis(self.batcher.timeout_ms)
+    }
 }
 
 #[cfg(test)]
@@ -412,13 +488,22 @@ mod tests {
     fn env_then_overrides_win() {
         let env = env(&[
             ("OFFERD_SERVER__BIND", "0.0.0.0:9000"),
-            ("OFFERD_BATCHER__CONCURRENCY", "3"),
+            ("OFFERD_BATCHER__MAX_CONCURRENCY", "3000"),
+            ("OFFERD_BATCHER__FLUSH_INTERVAL_MS", "70"),
+            ("OFFERD_SPOOL__DIR", "/var/lib/offerd"),
+            ("OFFERD_SPOOL__SYNC", "interval"),
             ("OFFERD_TARGET__DECISIONING_METHOD", "hybrid"),
             ("OTHER", "ignored"),
         ]);
         let config = load(None, false, &env, &[("server.bind", "127.0.0.1:1".into())]).unwrap();
         assert_eq!(config.server.bind, "127.0.0.1:1");
-        assert_eq!(config.batcher.concurrency, 3);
+        assert_eq!(config.batcher.max_concurrency, 3000);
+        assert_eq!(config.batcher.linger_ms, 70, "the old name still works");
+        assert_eq!(
+            config.spool.dir.as_deref(),
+            Some(Path::new("/var/lib/offerd"))
+        );
+        assert_eq!(config.spool.sync, SyncMode::Interval);
         assert_eq!(config.target.decisioning_method, DecisioningMethod::Hybrid);
     }
 

@@ -35,6 +35,8 @@ pub mod engine;
 pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod owed;
+pub mod spool;
 pub mod store;
 pub mod telemetry_buffer;
 pub mod upstream;

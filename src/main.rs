@@ -118,13 +118,17 @@ fn serve(config: Config) -> anyhow::Result<()> {
         let handle = server.handle();
         let running = actix_rt::spawn(server);
         wait_for_signal().await;
+        // One deadline for the whole shutdown: HTTP, decisions, the drain.
+        let deadline = std::time::Instant::now() + grace;
         tracing::info!("shutting down: no new requests, finishing in-flight work");
-        handle.stop(true).await;
-        let report = client.shutdown(grace).await;
+        let _ = tokio::time::timeout_at(deadline.into(), handle.stop(true)).await;
+        let report = client.shutdown_by(deadline).await;
         tracing::info!(
-            sent = report.notifications.sent,
-            dropped = report.notifications.dropped,
-            "stopped"
+            owed = report.owed,
+            sent = report.sent,
+            dropped = report.dropped,
+            spooled = report.spooled,
+            "stopped (notification totals since start; spooled ones are sent at the next start)"
         );
         running.abort();
         actix_rt::System::current().stop();

@@ -6,6 +6,24 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+/// Why a notification was given up on (`notifications_dropped_total{reason}`).
+pub const DROP_REASONS: [&str; 7] = [
+    // the in-memory queue (no spool) or the batcher's mailbox was full
+    "overflow",
+    // the spool reached spool.max_bytes
+    "spool_full",
+    // Target refused it (a 4xx, isolated to this one notification)
+    "rejected",
+    // older than batcher.max_age_secs and still not accepted
+    "expired",
+    // upstream.offline: nothing is sent
+    "offline",
+    // memory only: not sent by the shutdown deadline
+    "shutdown",
+    // the request could not be built or sent at all (a bug or a bad setting)
+    "invalid",
+];
+
 /// Every series offerd exports.
 pub struct Metrics {
     registry: Registry,
@@ -29,8 +47,30 @@ pub struct Metrics {
     pub artifact_age: IntGauge,
     /// `generatedAt` of the loaded artifact, Unix seconds (0 if unknown).
     pub artifact_generated_at: IntGauge,
-    /// Notification requests waiting in the batcher.
+    /// Notifications held in the batcher's memory: queued, in flight or backing off.
     pub batcher_queue_depth: IntGauge,
+    /// Notifications owed to Target by calls (accepted or refused).
+    pub notifications_owed: IntCounter,
+    /// Age of the oldest notification held in memory, seconds (0 when none).
+    pub notifications_oldest_age: IntGauge,
+    /// The adaptive limit on notification requests in flight.
+    pub notification_concurrency_limit: IntGauge,
+    /// Notification requests in flight now.
+    pub notification_requests_in_flight: IntGauge,
+    /// Notifications per request sent to Target (the batching factor is sum / count).
+    pub notifications_per_request: Histogram,
+    /// Latency of notification requests to Target, seconds, by result.
+    pub notification_upstream_latency: HistogramVec,
+    /// Records in the spool (owed, not yet acknowledged by Target).
+    pub spool_records: IntGauge,
+    /// Record bytes in the spool.
+    pub spool_bytes: IntGauge,
+    /// Spool commit (write and fsync) time, seconds.
+    pub spool_commit_latency: Histogram,
+    /// Spool storage failures (the notifications then stay in memory only).
+    pub spool_errors: IntCounter,
+    /// Actors restarted by the Supervisor after they died, by actor.
+    pub actor_restarts: IntCounterVec,
     /// Notifications delivered to Target.
     pub notifications_sent: IntCounter,
     /// Notification sends retried after a retryable failure.
@@ -92,6 +132,47 @@ impl Metrics {
                 "batcher_queue_depth",
                 "notification requests waiting to be sent",
             ),
+            notifications_owed: counter(
+                "notifications_owed_total",
+                "notifications owed to Target by calls",
+            ),
+            notifications_oldest_age: gauge(
+                "notifications_oldest_age_seconds",
+                "age of the oldest notification held in memory",
+            ),
+            notification_concurrency_limit: gauge(
+                "notification_concurrency_limit",
+                "adaptive limit on notification requests in flight",
+            ),
+            notification_requests_in_flight: gauge(
+                "notification_requests_in_flight",
+                "notification requests in flight",
+            ),
+            notifications_per_request: Histogram::with_opts(
+                HistogramOpts::new(
+                    "notifications_per_request",
+                    "notifications per request to Target (batching factor = sum / count)",
+                )
+                .buckets(vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]),
+            )
+            .expect("valid histogram"),
+            notification_upstream_latency: histogram_vec(
+                "notification_upstream_duration_seconds",
+                "notification requests to Target",
+                &["result"],
+            ),
+            spool_records: gauge("spool_records", "records in the notification spool"),
+            spool_bytes: gauge("spool_bytes", "record bytes in the notification spool"),
+            spool_commit_latency: histogram(
+                "spool_commit_duration_seconds",
+                "spool commit time (write and fsync)",
+            ),
+            spool_errors: counter("spool_errors_total", "spool storage failures"),
+            actor_restarts: counter_vec(
+                "actor_restarts_total",
+                "actors restarted after they died",
+                &["actor"],
+            ),
             notifications_sent: counter(
                 "notifications_sent_total",
                 "notifications delivered to Target",
@@ -118,6 +199,7 @@ impl Metrics {
             registry,
         };
         m.register_all();
+        m.initialize_labels();
         m
     }
 
@@ -135,6 +217,17 @@ impl Metrics {
             Box::new(self.artifact_generated_at.clone()),
             Box::new(self.batcher_queue_depth.clone()),
             Box::new(self.notifications_sent.clone()),
+            Box::new(self.notifications_owed.clone()),
+            Box::new(self.notifications_oldest_age.clone()),
+            Box::new(self.notification_concurrency_limit.clone()),
+            Box::new(self.notification_requests_in_flight.clone()),
+            Box::new(self.notifications_per_request.clone()),
+            Box::new(self.notification_upstream_latency.clone()),
+            Box::new(self.spool_records.clone()),
+            Box::new(self.spool_bytes.clone()),
+            Box::new(self.spool_commit_latency.clone()),
+            Box::new(self.spool_errors.clone()),
+            Box::new(self.actor_restarts.clone()),
             Box::new(self.notifications_retried.clone()),
             Box::new(self.notifications_dropped.clone()),
             Box::new(self.telemetry_dropped.clone()),
@@ -144,6 +237,21 @@ impl Metrics {
         for collector in collectors {
             // Names are fixed and distinct, so registration cannot collide.
             let _ = self.registry.register(collector);
+        }
+    }
+
+    /// Every known label value starts at 0, so alerts on a series work before its
+    /// first event.
+    fn initialize_labels(&self) {
+        for reason in DROP_REASONS {
+            self.notifications_dropped.with_label_values(&[reason]);
+        }
+        for result in ["ok", "error"] {
+            self.notification_upstream_latency
+                .with_label_values(&[result]);
+        }
+        for actor in ["batcher", "refresher"] {
+            self.actor_restarts.with_label_values(&[actor]);
         }
     }
 

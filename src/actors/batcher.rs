@@ -1,75 +1,99 @@
 //! The Batcher: the only sender of notifications (and SDK telemetry) to Target.
 //!
-//! - **Owns** every notification owed to Target until it is delivered or counted as
-//!   dropped: the queue merged by visitor+session, the requests waiting for a send
-//!   slot, and those in flight with their retries. `batcher.queue_capacity` bounds all
-//!   of them together, in notifications.
-//! - **Receives** [`Enqueue`] from the client after on-device execute decisions and
-//!   from `POST /v1/notifications`; [`Flush`] from anyone; [`Drain`] from the Supervisor.
-//! - **Sends** Delivery API notification requests through
-//!   [`DeliveryClient`]: one visitor+session each, at most
-//!   `max_notifications_per_request` notifications each, `concurrency` calls at once
-//!   (a job backing off before a retry holds no call slot),
-//!   retried with exponential backoff and full jitter. Pending entries of the shared
-//!   [`TelemetryBuffer`] ride on the first request of each flush.
-//! - **Stops** on [`Drain`]: flushes, waits for sends and retries until the deadline,
-//!   counts what is left as dropped (`shutdown`), replies with a [`DrainReport`] and
-//!   stops. Nothing is lost silently: every notification ends as sent or as a counted,
-//!   logged drop, even if the actor stops for another reason.
+//! - **Owns** the notifications held in memory until Target accepts them or they are
+//!   counted as dropped: the lingering [`Queue`] (merged per visitor + session + edge
+//!   cluster), the requests waiting for a call slot, those in flight and those backing
+//!   off before a retry. `batcher.queue_capacity` bounds them together.
+//! - **Receives** [`Committed`] records from the SpoolWriter (with a spool), or
+//!   [`Enqueue`] from the client (memory only, or when the spool failed); [`Flush`] from
+//!   anyone; [`Drain`] from the Supervisor.
+//! - **Sends** notification requests through the [`DeliveryClient`]: one visitor and
+//!   session each, at most `max_notifications_per_request`, under an adaptive limit
+//!   ([`ConcurrencyLimit`]) that follows Target's latency and errors. Retries back off
+//!   with full jitter until a notification is `max_age_secs` old ([`RetryPolicy`]); a
+//!   4xx splits the request to isolate the bad notification ([`Job::split`]). Accepted
+//!   and dropped records are acknowledged to the spool, which deletes them.
+//! - **Reads** the spool when its backlog is larger than memory, or after a start or
+//!   restart (replay): the spool, not the mailbox, is the queue of record.
+//! - **Stops** on [`Drain`] once everything is sent or the deadline passes. With a
+//!   spool, what is left stays there for the next start; without one it is counted as
+//!   dropped (`shutdown`). Nothing ends silently.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use indexmap::IndexMap;
-use tokio::sync::{Semaphore, oneshot, watch};
+use serde_json::value::RawValue;
+use tokio::sync::oneshot;
 
 use crate::config::BatcherConfig;
 use crate::metrics::Metrics;
-use crate::model::{DeliveryRequest, Telemetry};
+use crate::owed::Owed;
+use crate::spool::{Record, Spool};
 use crate::telemetry_buffer::TelemetryBuffer;
+use crate::upstream::UpstreamError;
 use crate::upstream::delivery::DeliveryClient;
 
-mod queue;
-mod send;
+mod job;
+mod limit;
+pub mod queue;
+mod retry;
 
-use queue::{Job, Key, Pending};
-use send::{Outcome, Sender};
+use job::Job;
+pub use limit::ConcurrencyLimit;
+use queue::{Batch, Key, Queue};
+pub use retry::RetryPolicy;
 
-/// Messages the mailbox holds before `try_send` fails. Why 4096: handling an
-/// `Enqueue` takes microseconds, so the mailbox only absorbs bursts from the HTTP
-/// workers while the actor builds a flush; 4096 is tens of milliseconds of headroom
-/// at 100k notifications/s, at a few KB per queued message. The real memory bound is
-/// `queue_capacity`, which counts notifications and answers `Overflow`.
-const MAILBOX_CAPACITY: usize = 4096;
+/// Messages the mailbox holds before `try_send` fails. Why 16384: an `Enqueue` or a
+/// `Committed` takes microseconds to handle, so this absorbs bursts; a full mailbox
+/// costs nothing with a spool (the record waits on disk) and is counted without.
+const MAILBOX_CAPACITY: usize = 16_384;
 
-/// A notification request owed to Target, with the session and edge cluster it
-/// belongs to.
-#[derive(Debug, Clone)]
-pub struct Outbound {
-    /// `id`, `context`, `experienceCloud`, `property` and `notifications` (maybe none).
-    pub request: DeliveryRequest,
-    /// The Target session (`sessionId` query parameter).
-    pub session_id: String,
-    /// The edge cluster (`mboxEdgeCluster`), if known.
-    pub cluster: Option<String>,
-}
+/// Records read from the spool at once: a few MB, a few ms of SQLite.
+const SPOOL_PAGE: usize = 2048;
 
-/// The batcher's queue is full (or it is draining): the notifications were not accepted.
+/// Acknowledgements sent to the spool writer at once (or at the next tick).
+const ACK_BATCH: usize = 256;
+
+/// At most one warning of a kind per this interval; the counts stay complete.
+const WARN_EVERY: Duration = Duration::from_secs(1);
+
+/// Telemetry-only requests (no notification to ride on) at most this often.
+const TELEMETRY_ALONE_EVERY: Duration = Duration::from_secs(1);
+
+/// The queue (memory only) is full, the batcher is draining, or its mailbox is full.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("notification queue is full")]
 pub struct Overflow;
 
-/// Queue notifications for the next flush.
+/// Queue notifications held in memory only (no spool, or the spool failed).
 #[derive(Message)]
 #[rtype(result = "Result<(), Overflow>")]
-pub struct Enqueue(pub Outbound);
+pub struct Enqueue(pub Owed);
 
-/// Send everything queued now.
+/// Records the spool just committed, in sequence order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Committed(pub Vec<Record>);
+
+/// Send everything lingering now.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Flush;
+
+/// Send everything held until `deadline`, then stop.
+#[derive(Message)]
+#[rtype(result = "DrainReport")]
+pub struct Drain {
+    pub deadline: Instant,
+}
+
+/// Panics inside the Batcher: how tests show the Supervisor restarts it.
+#[doc(hidden)]
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct InjectPanic;
 
 /// What a drain achieved, in notifications, from the moment it started.
 #[derive(Debug, Clone, Default)]
@@ -78,305 +102,550 @@ pub struct DrainReport {
     pub sent: u64,
     /// Given up on during the drain, for any reason.
     pub dropped: u64,
+    /// Still held in memory at the deadline (with a spool they stay spooled).
+    pub left: u64,
 }
 
-/// Send everything queued, retrying within `deadline`; then stop.
-#[derive(Message)]
-#[rtype(result = "DrainReport")]
-pub struct Drain {
-    /// Time allowed from now; what is unsent then is dropped (counted).
-    pub deadline: Duration,
-}
-
-/// Which keys a flush takes.
-enum Scope {
-    /// Everything (tick, `Flush`, `Drain`).
-    All,
-    /// Only the full requests of one key (the size trigger).
-    Full(Key),
-}
-
-/// A drain under way: who waits for the report, and the report so far.
-#[derive(Default)]
+/// A drain under way.
 struct Draining {
+    deadline: Instant,
     waiters: Vec<oneshot::Sender<DrainReport>>,
     report: DrainReport,
 }
 
-/// Merges, batches and sends notifications to Target; see the module docs.
-pub struct Batcher {
-    /// Queue, flush, concurrency and retry settings.
-    pub config: BatcherConfig,
-    /// The Delivery API client (pooled connections).
-    pub delivery: Arc<DeliveryClient>,
-    /// Telemetry waiting to ride along.
-    pub telemetry: Arc<TelemetryBuffer>,
-    /// Where sent, retried and dropped notifications are counted.
-    pub metrics: Arc<Metrics>,
-    queue: IndexMap<Key, Pending>,
-    /// Notifications queued, waiting for a slot or in flight: what capacity bounds.
-    held: usize,
-    ready: VecDeque<Job>,
-    in_flight: usize,
-    /// The latest visitor/session/context seen, for telemetry-only requests.
-    last_seen: Option<Outbound>,
-    draining: Option<Draining>,
-    /// Tells sends in flight about a drain deadline, so they shorten their backoff.
-    drain_clock: watch::Sender<Option<Instant>>,
-    /// The drain replied: outcomes arriving later were already counted.
-    finished: bool,
-    /// Limits concurrent calls to Target; a job backing off before a retry holds none,
-    /// so a partial outage does not starve the healthy sends.
-    http_permits: Arc<Semaphore>,
-    refused_since_log: usize,
-    last_refusal_log: Option<Instant>,
+/// The Batcher's view of the spool: how far it has read, and what it owes it.
+struct SpoolLink {
+    spool: Spool,
+    /// Every record up to here is in memory or already acknowledged.
+    cursor: u64,
+    /// Records past `cursor` wait on disk: read them before taking new ones.
+    behind: bool,
+    /// Per record held: notifications not yet settled, and its size.
+    outstanding: HashMap<u64, (u32, u32)>,
+    /// Settled records not yet handed to the writer.
+    acks: Vec<(u64, u32)>,
 }
 
-/// At most one refusal warning per this interval.
-const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(1);
+/// How many held notifications were owed in each second: the oldest-age gauge.
+#[derive(Default)]
+struct Ages(BTreeMap<i64, usize>);
 
-/// Jobs started per HTTP slot: the extra ones are backing off between retries.
-const JOBS_PER_SLOT: usize = 8;
+impl Ages {
+    fn add(&mut self, owed_at_ms: i64, n: usize) {
+        *self.0.entry(owed_at_ms.div_euclid(1000)).or_default() += n;
+    }
+
+    fn remove(&mut self, owed_at_ms: i64) {
+        let second = owed_at_ms.div_euclid(1000);
+        if let Some(n) = self.0.get_mut(&second) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.0.remove(&second);
+            }
+        }
+    }
+
+    fn oldest_second(&self) -> Option<i64> {
+        self.0.keys().next().copied()
+    }
+}
+
+/// Merges, batches and sends notifications to Target; see the module docs.
+pub struct Batcher {
+    config: BatcherConfig,
+    delivery: Arc<DeliveryClient>,
+    telemetry: Arc<TelemetryBuffer>,
+    metrics: Arc<Metrics>,
+    spool: Option<SpoolLink>,
+    queue: Queue,
+    ready: VecDeque<Job>,
+    in_flight: usize,
+    backing_off: usize,
+    /// Notifications in memory: queued, ready, in flight or backing off.
+    held: usize,
+    ages: Ages,
+    limit: ConcurrencyLimit,
+    policy: RetryPolicy,
+    /// The newest visitor seen, for telemetry-only requests.
+    last_seen: Option<(Arc<Key>, Arc<RawValue>)>,
+    last_telemetry_alone: Instant,
+    draining: Option<Draining>,
+    finished: bool,
+    warned: HashMap<&'static str, (Instant, u64)>,
+}
 
 impl Batcher {
-    /// A batcher that sends through `delivery`; start it with `Actor::start`.
+    /// A batcher sending through `delivery`, reading `spool` if there is one; start
+    /// it with `Actor::start`.
     pub fn new(
         config: BatcherConfig,
         delivery: Arc<DeliveryClient>,
         telemetry: Arc<TelemetryBuffer>,
         metrics: Arc<Metrics>,
+        spool: Option<Spool>,
     ) -> Self {
-        let config_concurrency = config.concurrency.max(1);
+        let timeout = delivery.settings.notification_timeout;
+        let limit = ConcurrencyLimit::new(
+            config.initial_concurrency,
+            config.min_concurrency,
+            config.max_concurrency,
+            // An answer taking half the timeout is a Target in trouble.
+            timeout / 2,
+        );
+        let policy = RetryPolicy {
+            base: Duration::from_millis(config.retry_base_ms.max(1)),
+            max: Duration::from_millis(config.retry_max_ms.max(1)),
+            max_age: Duration::from_secs(config.max_age_secs),
+        };
+        let spool = spool.map(|spool| SpoolLink {
+            spool,
+            cursor: 0,
+            // A new batcher replays whatever an earlier one (or run) left.
+            behind: true,
+            outstanding: HashMap::new(),
+            acks: Vec::new(),
+        });
         Self {
+            queue: Queue::new(config.max_notifications_per_request),
             config,
             delivery,
             telemetry,
             metrics,
-            queue: IndexMap::new(),
-            held: 0,
+            spool,
             ready: VecDeque::new(),
             in_flight: 0,
+            backing_off: 0,
+            held: 0,
+            ages: Ages::default(),
+            limit,
+            policy,
             last_seen: None,
+            last_telemetry_alone: Instant::now(),
             draining: None,
-            drain_clock: watch::Sender::new(None),
             finished: false,
-            http_permits: Arc::new(Semaphore::new(config_concurrency)),
-            refused_since_log: 0,
-            last_refusal_log: None,
+            warned: HashMap::new(),
         }
     }
 
-    fn max_per_request(&self) -> usize {
-        self.config.max_notifications_per_request.max(1)
+    fn linger(&self) -> Duration {
+        Duration::from_millis(self.config.linger_ms)
     }
 
-    /// Queues `outbound`; true when its key now fills at least one request.
-    fn admit(&mut self, key: Key, mut outbound: Outbound) -> bool {
-        let notifications = outbound.request.notifications.take().unwrap_or_default();
-        // Telemetry a caller attached goes through the buffer, so it is sent once
-        // rather than copied into every request split from this key.
-        let telemetry = outbound.request.telemetry.take().and_then(|t| t.entries);
-        for entry in telemetry.into_iter().flatten() {
-            self.telemetry.push(entry, &self.metrics);
+    fn capacity(&self) -> usize {
+        self.config.queue_capacity.max(1)
+    }
+
+    /// Queues one call's notifications (`seq` 0: not spooled).
+    fn admit(&mut self, owed: Owed, seq: u64, len: u32, ctx: &mut Context<Self>) {
+        let n = owed.notifications.len();
+        if n == 0 {
+            return;
         }
-        if notifications.is_empty() {
-            self.last_seen = Some(outbound);
-            return false;
-        }
-        self.held += notifications.len();
+        self.held += n;
         self.set_depth();
-        let max = self.max_per_request();
-        self.last_seen = Some(outbound.clone());
-        let pending = self.queue.entry(key).or_insert_with(|| Pending {
-            template: DeliveryRequest::default(),
-            notifications: Vec::new(),
-        });
-        pending.merge(outbound.request, notifications);
-        pending.notifications.len() >= max
+        self.ages.add(owed.owed_at_ms, n);
+        if let (Some(link), true) = (&mut self.spool, seq > 0) {
+            link.outstanding.insert(seq, (n as u32, len));
+        }
+        let (key, full) = self.queue.push(owed, seq, Instant::now());
+        if full {
+            let mut batches = Vec::new();
+            self.queue.take_full(&key, &mut batches);
+            self.start_batches(batches, ctx);
+        }
     }
 
-    /// The one flush: turns queued notifications into requests and starts sending.
-    fn flush(&mut self, ctx: &mut Context<Self>, scope: Scope) {
-        let max = self.max_per_request();
-        let mut jobs = Vec::new();
-        let alone_ok = match scope {
-            Scope::All => {
-                for (key, mut pending) in std::mem::take(&mut self.queue) {
-                    pending.split(&key, max, false, &mut jobs);
-                }
-                // With requests already waiting, telemetry can wait for them; a
-                // drain is the last chance to send it.
-                self.ready.is_empty() || self.draining.is_some()
+    /// Takes spooled records in order; a record past a gap, or with memory full,
+    /// stays on disk and is read back later.
+    fn take_committed(&mut self, records: Vec<Record>, ctx: &mut Context<Self>) {
+        let capacity = self.capacity();
+        for record in records {
+            let room = self.held + record.owed.notifications.len() <= capacity;
+            let Some(link) = &mut self.spool else { return };
+            if record.seq <= link.cursor {
+                continue;
             }
-            Scope::Full(key) => {
-                if let Some(pending) = self.queue.get_mut(&key) {
-                    pending.split(&key, max, true, &mut jobs);
-                    if pending.notifications.is_empty() {
-                        self.queue.swap_remove(&key);
-                    }
-                }
-                false
+            if link.behind || record.seq != link.cursor + 1 || !room {
+                link.behind = true;
+                continue;
+            }
+            link.cursor = record.seq;
+            self.admit(record.owed, record.seq, record.len, ctx);
+        }
+    }
+
+    /// Reads records waiting on disk while memory has room (half of it, so reads come
+    /// in pages rather than one record at a time).
+    fn read_spool(&mut self, ctx: &mut Context<Self>) {
+        let capacity = self.capacity();
+        let draining = self.draining.is_some();
+        let Some(link) = &mut self.spool else { return };
+        if !link.behind || (self.held > capacity / 2 && !draining) {
+            return;
+        }
+        let want = capacity.saturating_sub(self.held).clamp(1, SPOOL_PAGE);
+        // Blocking SQLite read on the batcher's own thread: a page takes a few ms.
+        let records = match link.spool.read_after(link.cursor, want) {
+            Ok(records) => records,
+            Err(err) => {
+                self.warn("spool_read", 1, &format!("cannot read the spool: {err}"));
+                return;
             }
         };
-        self.attach_telemetry(&mut jobs, alone_ok);
-        self.ready.extend(jobs);
+        if records.len() < want {
+            link.behind = false;
+        }
+        for record in records {
+            if let Some(link) = &mut self.spool {
+                link.cursor = link.cursor.max(record.seq);
+            }
+            self.admit(record.owed, record.seq, record.len, ctx);
+        }
+    }
+
+    /// Turns cut batches into requests (telemetry on the first) and starts them.
+    fn start_batches(&mut self, batches: Vec<Batch>, ctx: &mut Context<Self>) {
+        if let Some(last) = batches.last() {
+            self.last_seen = Some((last.key.clone(), last.envelope.clone()));
+        }
+        let mut telemetry = if batches.is_empty() {
+            Vec::new()
+        } else {
+            self.telemetry.take(usize::MAX)
+        };
+        for batch in batches {
+            let job = Job::new(batch, &telemetry);
+            telemetry.clear();
+            self.ready.push_back(job);
+        }
         self.pump(ctx);
     }
 
-    /// Puts pending telemetry on the first job; with no job and `alone_ok`, on a
-    /// telemetry-only request for the visitor seen last.
-    fn attach_telemetry(&self, jobs: &mut Vec<Job>, alone_ok: bool) {
-        let alone = match (jobs.is_empty(), alone_ok, &self.last_seen) {
-            (false, _, _) => None,
-            (true, true, Some(last)) => Some(last),
-            (true, _, _) => return,
-        };
-        let entries = self.telemetry.take(usize::MAX);
-        if entries.is_empty() {
+    /// Telemetry with no notification to ride on goes alone, for the newest visitor,
+    /// at most once a second.
+    fn send_telemetry_alone(&mut self, ctx: &mut Context<Self>) {
+        let due = self.last_telemetry_alone.elapsed() >= TELEMETRY_ALONE_EVERY;
+        if !due && self.draining.is_none() {
             return;
         }
-        if let Some(last) = alone {
-            jobs.push(Job::new(
-                &last.request,
-                None,
-                &last.session_id,
-                &last.cluster,
-            ));
+        let Some((key, envelope)) = self.last_seen.clone() else {
+            return;
+        };
+        if self.telemetry.is_empty() {
+            return;
         }
-        if let Some(first) = jobs.first_mut() {
-            first.telemetry = entries.len();
-            first.request.telemetry = Some(Telemetry {
-                entries: Some(entries),
-                ..Default::default()
-            });
-        }
+        self.last_telemetry_alone = Instant::now();
+        let entries = self.telemetry.take(usize::MAX);
+        let batch = Batch {
+            key,
+            envelope,
+            items: Vec::new(),
+        };
+        self.ready.push_back(Job::new(batch, &entries));
+        self.pump(ctx);
     }
 
-    /// Starts waiting jobs while fewer than `concurrency` × [`JOBS_PER_SLOT`] are
-    /// active; the HTTP semaphore keeps calls to Target at `concurrency`.
+    /// Starts ready requests while the adaptive limit allows.
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        let limit = self.config.concurrency.max(1).saturating_mul(JOBS_PER_SLOT);
-        while self.in_flight < limit {
+        while self.in_flight < self.limit.current() {
             let Some(job) = self.ready.pop_front() else {
                 break;
             };
             self.in_flight += 1;
-            let (notifications, telemetry) = (job.notifications, job.telemetry);
-            let sender = Sender::new(self);
-            let fut = async move { sender.send(job).await }.into_actor(self);
-            ctx.spawn(fut.map(move |outcome, act: &mut Self, ctx| {
-                act.settle(notifications, telemetry, outcome, ctx);
-            }));
+            let delivery = self.delivery.clone();
+            let send = async move {
+                let started = Instant::now();
+                let session = &job.key.session_id;
+                let result = delivery
+                    .notify(job.body.clone(), session, job.key.cluster.as_deref())
+                    .await;
+                (job, result, started.elapsed())
+            };
+            ctx.spawn(
+                send.into_actor(self)
+                    .map(|(job, result, latency), act, ctx| {
+                        act.settle(job, result, latency, ctx);
+                    }),
+            );
         }
+        self.metrics
+            .notification_requests_in_flight
+            .set(self.in_flight as i64);
     }
 
-    /// Counts a finished send and frees its slot.
-    fn settle(&mut self, n: usize, telemetry: usize, outcome: Outcome, ctx: &mut Context<Self>) {
+    /// One attempt ended: count it, retry it, split it or drop it.
+    fn settle(
+        &mut self,
+        job: Job,
+        result: Result<(), UpstreamError>,
+        latency: Duration,
+        ctx: &mut Context<Self>,
+    ) {
         if self.finished {
             return;
         }
         self.in_flight = self.in_flight.saturating_sub(1);
-        self.release(n);
-        match outcome {
-            Outcome::Sent => {
-                self.metrics.notifications_sent.inc_by(n as u64);
-                if let Some(draining) = &mut self.draining {
-                    draining.report.sent += n as u64;
-                }
+        let label = if result.is_ok() { "ok" } else { "error" };
+        self.metrics
+            .notification_upstream_latency
+            .with_label_values(&[label])
+            .observe(latency.as_secs_f64());
+        match result {
+            Ok(()) => {
+                self.limit.on_success(latency, self.in_flight + 1);
+                self.settled(job, None);
             }
-            Outcome::Dropped(reason) => {
-                self.count_dropped(reason, n);
-                if telemetry > 0 {
-                    tracing::debug!(entries = telemetry, "telemetry lost with a failed request");
-                }
+            Err(UpstreamError::Offline) => self.settled(job, Some("offline")),
+            Err(error) if error.is_retryable() => {
+                self.limit.on_overload();
+                self.retry(job, &error, ctx);
+            }
+            Err(UpstreamError::Status { status, body }) => self.rejected(job, status, &body),
+            Err(error) => {
+                let n = job.notifications() as u64;
+                self.warn(
+                    "invalid",
+                    n,
+                    &format!("notification request cannot be sent: {error}"),
+                );
+                self.settled(job, Some("invalid"));
             }
         }
+        self.metrics
+            .notification_concurrency_limit
+            .set(self.limit.current() as i64);
         self.pump(ctx);
         self.finish_if_drained(ctx);
     }
 
-    /// Refuses an `Enqueue` of `n` notifications, counted and logged.
-    /// Counts refused notifications; logs at most once a second with the count since
-    /// the last line, so an overflow storm is visible without flooding the log.
-    fn refuse(&mut self, n: usize, reason: &'static str) {
-        self.count_dropped(reason, n);
-        self.refused_since_log += n;
-        let now = Instant::now();
-        if self
-            .last_refusal_log
-            .is_some_and(|at| now.duration_since(at) < REFUSAL_LOG_EVERY)
-        {
+    /// A retryable failure: back off (holding no call slot) unless too old.
+    fn retry(&mut self, mut job: Job, error: &UpstreamError, ctx: &mut Context<Self>) {
+        if self.policy.expired(job.newest_owed_ms(), now_ms()) {
+            let n = job.notifications() as u64;
+            self.warn(
+                "expired",
+                n,
+                &format!(
+                    "notifications older than batcher.max_age_secs dropped; last error: {error}"
+                ),
+            );
+            self.settled(job, Some("expired"));
             return;
         }
-        tracing::warn!(
-            notifications = self.refused_since_log,
-            queued = self.held,
-            capacity = self.config.queue_capacity,
-            reason,
-            "notifications refused by the batcher (counted in offerd_notifications_dropped_total)"
+        self.metrics
+            .notifications_retried
+            .inc_by(job.notifications() as u64);
+        let deadline = self.draining.as_ref().map(|d| d.deadline);
+        let delay = self.policy.delay(job.attempt, deadline);
+        job.attempt = job.attempt.saturating_add(1);
+        tracing::debug!(%error, attempt = job.attempt, delay_ms = delay.as_millis() as u64, "retrying a notification request");
+        self.backing_off += 1;
+        ctx.run_later(delay, move |act, ctx| {
+            act.backing_off -= 1;
+            act.ready.push_back(job);
+            act.pump(ctx);
+        });
+    }
+
+    /// Target refused the request: split it until the bad notification is alone.
+    fn rejected(&mut self, job: Job, status: u16, body: &str) {
+        let n = job.notifications() as u64;
+        let splittable = n > 1 || (n == 1 && job.telemetry > 0);
+        if let Some((first, second)) = splittable.then(|| job.split()).flatten() {
+            // Retried at once, ahead of new work: a refusal is not an overload.
+            if let Some(second) = second {
+                self.ready.push_front(second);
+            }
+            self.ready.push_front(first);
+            return;
+        }
+        let what = if n == 0 { "telemetry" } else { "notification" };
+        self.warn(
+            "rejected",
+            n,
+            &format!("Target refused a {what} request ({status}): {body}"),
         );
-        self.refused_since_log = 0;
-        self.last_refusal_log = Some(now);
+        self.settled(job, Some("rejected"));
+    }
+
+    /// A request is done with: sent (`None`) or dropped for `reason`.
+    fn settled(&mut self, job: Job, dropped: Option<&'static str>) {
+        let n = job.notifications();
+        self.held = self.held.saturating_sub(n);
+        self.set_depth();
+        for owed_at in &job.owed_at_ms {
+            self.ages.remove(*owed_at);
+        }
+        match dropped {
+            None if n > 0 => {
+                self.metrics.notifications_sent.inc_by(n as u64);
+                self.metrics.notifications_per_request.observe(n as f64);
+                if let Some(draining) = &mut self.draining {
+                    draining.report.sent += n as u64;
+                }
+            }
+            None => {}
+            Some(reason) => self.count_dropped(reason, n),
+        }
+        self.acknowledge(&job.seqs);
+    }
+
+    /// Records whose every notification is settled go to the spool to be deleted.
+    fn acknowledge(&mut self, seqs: &[u64]) {
+        let Some(link) = &mut self.spool else { return };
+        for seq in seqs.iter().filter(|s| **s > 0) {
+            if let Some((left, len)) = link.outstanding.get_mut(seq) {
+                *left = left.saturating_sub(1);
+                if *left == 0 {
+                    let len = *len;
+                    link.outstanding.remove(seq);
+                    link.acks.push((*seq, len));
+                }
+            }
+        }
+        if link.acks.len() >= ACK_BATCH {
+            Self::send_acks(link);
+        }
+    }
+
+    fn send_acks(link: &mut SpoolLink) {
+        if link.acks.is_empty() {
+            return;
+        }
+        let acks = std::mem::take(&mut link.acks);
+        // A full writer inbox: keep them for the next tick.
+        if let Err(back) = link.spool.acknowledge(acks) {
+            link.acks = back;
+        }
     }
 
     fn count_dropped(&mut self, reason: &'static str, n: usize) {
         if n == 0 {
             return;
         }
-        let dropped = &self.metrics.notifications_dropped;
-        dropped.with_label_values(&[reason]).inc_by(n as u64);
+        self.metrics
+            .notifications_dropped
+            .with_label_values(&[reason])
+            .inc_by(n as u64);
         if let Some(draining) = &mut self.draining {
             draining.report.dropped += n as u64;
         }
     }
 
-    fn release(&mut self, n: usize) {
-        self.held = self.held.saturating_sub(n);
-        self.set_depth();
+    /// Refuses `n` notifications for `reason`: counted, and warned about at most once
+    /// a second.
+    fn refuse(&mut self, n: usize, reason: &'static str) {
+        self.count_dropped(reason, n);
+        let message = format!(
+            "notifications refused by the batcher ({} held, capacity {})",
+            self.held,
+            self.capacity()
+        );
+        self.warn(reason, n as u64, &message);
+    }
+
+    /// Logs `message` for `kind` at most once per [`WARN_EVERY`], with the count of
+    /// notifications since the last line of that kind.
+    fn warn(&mut self, kind: &'static str, n: u64, message: &str) {
+        let now = Instant::now();
+        let entry = self.warned.entry(kind).or_insert((now - WARN_EVERY, 0));
+        entry.1 += n;
+        if now.duration_since(entry.0) < WARN_EVERY {
+            return;
+        }
+        tracing::warn!(kind, notifications = entry.1, "{message}");
+        *entry = (now, 0);
+    }
+
+    /// The periodic work: cut lingering keys, read the spool, acknowledge, gauges.
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        let mut batches = Vec::new();
+        if self.draining.is_some() {
+            self.queue.take_all(&mut batches);
+        } else {
+            self.queue
+                .take_due(Instant::now(), self.linger(), &mut batches);
+        }
+        let had_batches = !batches.is_empty();
+        self.start_batches(batches, ctx);
+        if !had_batches {
+            self.send_telemetry_alone(ctx);
+        }
+        self.read_spool(ctx);
+        if let Some(link) = &mut self.spool {
+            Self::send_acks(link);
+        }
+        self.publish_gauges();
+        self.finish_if_drained(ctx);
     }
 
     fn set_depth(&self) {
-        let depth = i64::try_from(self.held).unwrap_or(i64::MAX);
-        self.metrics.batcher_queue_depth.set(depth);
+        self.metrics.batcher_queue_depth.set(self.held as i64);
     }
 
-    /// The drain deadline: what is still unsent is dropped, and the drain ends.
+    fn publish_gauges(&self) {
+        let m = &self.metrics;
+        self.set_depth();
+        let age = self
+            .ages
+            .oldest_second()
+            .map_or(0, |s| (now_ms() / 1000 - s).max(0));
+        m.notifications_oldest_age.set(age);
+        m.notification_concurrency_limit
+            .set(self.limit.current() as i64);
+    }
+
+    fn idle(&self) -> bool {
+        let behind = self.spool.as_ref().is_some_and(|l| l.behind);
+        self.held == 0 && self.in_flight == 0 && self.backing_off == 0 && !behind
+    }
+
+    fn finish_if_drained(&mut self, ctx: &mut Context<Self>) {
+        if self.draining.is_some() && !self.finished && self.idle() && self.telemetry.is_empty() {
+            self.finish(ctx);
+        }
+    }
+
+    /// The drain deadline: without a spool, what is held is dropped (counted).
     fn drain_deadline(&mut self, ctx: &mut Context<Self>) {
         if self.finished {
             return;
         }
         let left = self.held;
-        if left > 0 {
+        if let Some(draining) = &mut self.draining {
+            draining.report.left = left as u64;
+        }
+        if self.spool.is_none() && left > 0 {
             tracing::warn!(
                 dropped = left,
                 "drain deadline reached; dropping notifications not yet delivered"
             );
             self.count_dropped("shutdown", left);
-            self.release(left);
+            self.held = 0;
+            self.set_depth();
         }
         self.finish(ctx);
     }
 
-    fn finish_if_drained(&mut self, ctx: &mut Context<Self>) {
-        let idle = self.held == 0 && self.in_flight == 0 && self.ready.is_empty();
-        if self.draining.is_some() && !self.finished && idle {
-            self.finish(ctx);
-        }
-    }
-
-    /// Replies to every `Drain` and stops; sends still in flight are cancelled.
+    /// Replies to every `Drain` and stops; sends in flight are cancelled (with a
+    /// spool they are sent again at the next start).
     fn finish(&mut self, ctx: &mut Context<Self>) {
         self.finished = true;
-        let draining = self.draining.take().unwrap_or_default();
-        let report = draining.report;
-        tracing::info!(
-            sent = report.sent,
-            dropped = report.dropped,
-            "batcher drained"
-        );
-        for waiter in draining.waiters {
-            let _ = waiter.send(report.clone());
+        if let Some(link) = &mut self.spool {
+            Self::send_acks(link);
         }
+        if let Some(draining) = self.draining.take() {
+            tracing::info!(
+                sent = draining.report.sent,
+                dropped = draining.report.dropped,
+                left = draining.report.left,
+                "batcher drained"
+            );
+            for waiter in draining.waiters {
+                let _ = waiter.send(draining.report.clone());
+            }
+        }
+        self.publish_gauges();
         ctx.stop();
     }
 }
@@ -386,19 +655,25 @@ impl Actor for Batcher {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
-        let every = Duration::from_millis(self.config.flush_interval_ms.max(1));
-        ctx.run_interval(every, |act, ctx| act.flush(ctx, Scope::All));
+        // A quarter of the linger keeps a key's wait within 25 % of it; 5..100 ms
+        // bounds the tick's cost and the spool read latency.
+        let every = (self.linger() / 4).clamp(Duration::from_millis(5), Duration::from_millis(100));
+        ctx.run_interval(every, |act, ctx| act.tick(ctx));
+        self.metrics
+            .notification_concurrency_limit
+            .set(self.limit.current() as i64);
+        self.read_spool(ctx);
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
-        // Stopped without a drain (all addresses gone, a crash): still never silent.
-        if self.held > 0 {
+        // Stopped without a drain (all addresses gone): never silent.
+        if self.held > 0 && self.spool.is_none() && !self.finished {
             tracing::warn!(
                 dropped = self.held,
                 "batcher stopped with notifications still owed to Target"
             );
             self.count_dropped("shutdown", self.held);
-            self.release(self.held);
+            self.held = 0;
         }
     }
 }
@@ -406,22 +681,26 @@ impl Actor for Batcher {
 impl Handler<Enqueue> for Batcher {
     type Result = Result<(), Overflow>;
 
-    fn handle(&mut self, Enqueue(outbound): Enqueue, ctx: &mut Context<Self>) -> Self::Result {
-        let count = outbound.request.notifications.as_ref().map_or(0, Vec::len);
-        if self.draining.is_some() {
-            self.refuse(count, "shutdown");
+    fn handle(&mut self, Enqueue(owed): Enqueue, ctx: &mut Context<Self>) -> Self::Result {
+        let n = owed.notifications.len();
+        if self.finished {
+            self.refuse(n, "shutdown");
             return Err(Overflow);
         }
-        if self.held.saturating_add(count) > self.config.queue_capacity {
-            self.refuse(count, "overflow");
+        if self.held.saturating_add(n) > self.capacity() {
+            self.refuse(n, "overflow");
             return Err(Overflow);
         }
-        let key = Key::of(&outbound);
-        if self.admit(key.clone(), outbound) {
-            // A full request cannot get fuller: send it now rather than at the tick.
-            self.flush(ctx, Scope::Full(key));
-        }
+        self.admit(owed, 0, 0, ctx);
         Ok(())
+    }
+}
+
+impl Handler<Committed> for Batcher {
+    type Result = ();
+
+    fn handle(&mut self, Committed(records): Committed, ctx: &mut Context<Self>) {
+        self.take_committed(records, ctx);
     }
 }
 
@@ -429,7 +708,9 @@ impl Handler<Flush> for Batcher {
     type Result = ();
 
     fn handle(&mut self, _msg: Flush, ctx: &mut Context<Self>) {
-        self.flush(ctx, Scope::All);
+        let mut batches = Vec::new();
+        self.queue.take_all(&mut batches);
+        self.start_batches(batches, ctx);
     }
 }
 
@@ -439,21 +720,39 @@ impl Handler<Drain> for Batcher {
     /// A second `Drain` waits for the first one's report (and its deadline).
     fn handle(&mut self, msg: Drain, ctx: &mut Context<Self>) -> Self::Result {
         let (tx, rx) = oneshot::channel();
-        let first = self.draining.is_none();
-        self.draining
-            .get_or_insert_with(Draining::default)
-            .waiters
-            .push(tx);
-        if first {
-            self.drain_clock
-                .send_replace(Some(Instant::now() + msg.deadline));
-            ctx.run_later(msg.deadline, |act, ctx| act.drain_deadline(ctx));
-            self.flush(ctx, Scope::All);
+        match &mut self.draining {
+            Some(draining) => draining.waiters.push(tx),
+            None if self.finished => {
+                let _ = tx.send(DrainReport::default());
+            }
+            None => {
+                self.draining = Some(Draining {
+                    deadline: msg.deadline,
+                    waiters: vec![tx],
+                    report: DrainReport::default(),
+                });
+                let left = msg.deadline.saturating_duration_since(Instant::now());
+                ctx.run_later(left, |act, ctx| act.drain_deadline(ctx));
+                self.tick(ctx);
+            }
         }
-        self.finish_if_drained(ctx);
         // The reply future runs outside the actor, so it survives the actor's stop.
         Box::pin(async move { rx.await.unwrap_or_default() })
     }
+}
+
+impl Handler<InjectPanic> for Batcher {
+    type Result = ();
+
+    fn handle(&mut self, _msg: InjectPanic, _ctx: &mut Context<Self>) {
+        panic!("batcher panic injected by a test");
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -11,4 +11,5 @@
 pub mod batcher;
 pub mod decision;
 pub mod refresher;
+pub mod spool_writer;
 pub mod supervisor;

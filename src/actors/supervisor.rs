@@ -1,52 +1,61 @@
-//! The Supervisor: starts the ArtifactRefresher (restarted if it stops) and the
-//! Batcher, and owns the shutdown order.
+//! The Supervisor: starts the SpoolWriter, the Batcher and the ArtifactRefresher,
+//! restarts the Batcher and the refresher when they die, and owns the shutdown order.
 //!
-//! `main` (or a library user) starts it through [`crate::client::TargetClient`] and
-//! sends [`Shutdown`] once the HTTP server has stopped accepting. Shutdown finishes
-//! in-flight decisions, then drains the Batcher, then stops the refresher — all under
-//! one grace deadline — and reports whether it made it.
+//! - **Owns** what it takes to build the actors again, and the [`BatcherSlot`]: the
+//!   address of the current Batcher, read by the client and the SpoolWriter.
+//! - **Checks** every [`LIVENESS_EVERY`] that each actor's mailbox is still open. A
+//!   panic in an actor's handler ends that actor (actix does not catch it, tokio ends
+//!   its task), so a closed mailbox means dead: it is started again, counted in
+//!   `offerd_actor_restarts_total{actor}` and logged. A new Batcher replays the spool,
+//!   so a panic loses nothing that was spooled.
+//! - **Receives** [`Shutdown`] from the client once HTTP has stopped accepting: under
+//!   one deadline it finishes in-flight decisions, drains the Batcher, commits the
+//!   spool, and reports. What is not sent by then stays in the spool.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use arc_swap::ArcSwapOption;
 
-use super::batcher::{Batcher, Drain, DrainReport};
+use super::batcher::{Batcher, Committed, Drain, DrainReport};
 use super::decision::DecisionPool;
 use super::refresher::ArtifactRefresher;
+use super::spool_writer;
 use crate::config::Config;
-use crate::metrics::Metrics;
+use crate::metrics::{DROP_REASONS, Metrics};
+use crate::spool::{Spool, SpoolError};
 use crate::store::ArtifactStore;
 use crate::telemetry_buffer::TelemetryBuffer;
 use crate::upstream::delivery::DeliveryClient;
 
-/// Stop: finish decisions, drain notifications, stop polling.
+/// How often the Supervisor looks for dead actors.
+const LIVENESS_EVERY: Duration = Duration::from_millis(200);
+
+/// The current Batcher; swapped when the Supervisor restarts it.
+pub type BatcherSlot = Arc<ArcSwapOption<Addr<Batcher>>>;
+
+/// Stop: finish decisions, drain notifications, commit the spool, by `deadline`.
 #[derive(Message)]
 #[rtype(result = "ShutdownReport")]
 pub struct Shutdown {
-    pub grace: Duration,
+    pub deadline: Instant,
 }
 
-/// How shutdown went.
+/// How shutdown went, and the notification totals since start.
 #[derive(Debug, Clone, Default)]
 pub struct ShutdownReport {
     pub decisions_finished: bool,
     pub notifications: DrainReport,
     pub within_deadline: bool,
-}
-
-/// Owns the long-lived actors.
-pub struct Supervisor {
-    pool: DecisionPool,
-    batcher: Addr<Batcher>,
-    refresher: Option<Addr<ArtifactRefresher>>,
-}
-
-/// What the Supervisor started, for the client to talk to.
-pub struct Started {
-    pub supervisor: Addr<Supervisor>,
-    pub batcher: Addr<Batcher>,
-    pub refresher: Option<Addr<ArtifactRefresher>>,
+    /// Owed by calls since start.
+    pub owed: u64,
+    /// Sent since start.
+    pub sent: u64,
+    /// Dropped since start, all reasons.
+    pub dropped: u64,
+    /// Left in the spool for the next start.
+    pub spooled: u64,
 }
 
 /// Shared handles the supervised actors are built from.
@@ -59,90 +68,204 @@ pub struct Resources {
     pub pool: DecisionPool,
 }
 
+/// What the Supervisor started, for the client to talk to.
+pub struct Started {
+    pub supervisor: Addr<Supervisor>,
+    pub batcher: BatcherSlot,
+    pub spool: Option<Spool>,
+}
+
+/// Owns the long-lived actors; see the module docs.
+pub struct Supervisor {
+    resources: Resources,
+    batcher: BatcherSlot,
+    batcher_arbiter: ArbiterHandle,
+    spool: Option<Spool>,
+    refresher: Option<Addr<ArtifactRefresher>>,
+    refresher_arbiter: ArbiterHandle,
+    shutting_down: bool,
+}
+
 impl Supervisor {
-    /// Starts the batcher, the refresher (unless `with_refresher` is false, as in
-    /// server-side mode), and the supervisor itself, each on its own arbiter so a busy
-    /// one never delays the others.
-    pub fn start(resources: Resources, with_refresher: bool) -> Started {
-        let Resources {
-            config,
-            store,
-            telemetry,
-            metrics,
-            delivery,
-            pool,
-        } = resources;
-        let batcher_config = config.batcher.clone();
-        let (t, m) = (telemetry.clone(), metrics.clone());
-        let batcher = Batcher::start_in_arbiter(&Arbiter::new().handle(), move |_| {
-            Batcher::new(batcher_config, delivery, t, m)
-        });
-        let refresher = with_refresher.then(|| {
-            let refresher = ArtifactRefresher::new(config, store, telemetry, metrics);
-            actix::Supervisor::start_in_arbiter(&Arbiter::new().handle(), move |_| refresher)
-        });
-        let supervisor = Supervisor {
-            pool,
+    /// Opens the spool (replaying what an earlier run left), starts the batcher and,
+    /// unless `with_refresher` is false (server-side mode), the refresher; each on an
+    /// arbiter of its own so a busy one never delays the others.
+    pub fn start(resources: Resources, with_refresher: bool) -> Result<Started, SpoolError> {
+        let batcher: BatcherSlot = Arc::new(ArcSwapOption::empty());
+        let spool = open_spool(&resources, &batcher)?;
+        let batcher_arbiter = Arbiter::new().handle();
+        let refresher_arbiter = Arbiter::new().handle();
+        let mut supervisor = Supervisor {
+            resources,
             batcher: batcher.clone(),
-            refresher: refresher.clone(),
+            batcher_arbiter,
+            spool: spool.clone(),
+            refresher: None,
+            refresher_arbiter,
+            shutting_down: false,
+        };
+        supervisor.start_batcher();
+        if with_refresher {
+            supervisor.start_refresher();
         }
-        .start();
-        Started {
-            supervisor,
+        Ok(Started {
+            supervisor: supervisor.start(),
             batcher,
-            refresher,
+            spool,
+        })
+    }
+
+    fn start_batcher(&mut self) {
+        let r = &self.resources;
+        let batcher = Batcher::new(
+            r.config.batcher.clone(),
+            r.delivery.clone(),
+            r.telemetry.clone(),
+            r.metrics.clone(),
+            self.spool.clone(),
+        );
+        let addr = Batcher::start_in_arbiter(&self.batcher_arbiter, move |_| batcher);
+        self.batcher.store(Some(Arc::new(addr)));
+    }
+
+    fn start_refresher(&mut self) {
+        let r = &self.resources;
+        let refresher = ArtifactRefresher::new(
+            r.config.clone(),
+            r.store.clone(),
+            r.telemetry.clone(),
+            r.metrics.clone(),
+        );
+        let addr = actix::Supervisor::start_in_arbiter(&self.refresher_arbiter, move |_| refresher);
+        self.refresher = Some(addr);
+    }
+
+    /// Restarts whatever died since the last look.
+    fn check_liveness(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        let batcher_alive = self.batcher.load().as_ref().is_some_and(|a| a.connected());
+        if !batcher_alive {
+            self.restarted("batcher");
+            self.start_batcher();
+        }
+        if self.refresher.as_ref().is_some_and(|a| !a.connected()) {
+            self.restarted("refresher");
+            self.start_refresher();
         }
     }
+
+    fn restarted(&self, actor: &'static str) {
+        let restarts = &self.resources.metrics.actor_restarts;
+        restarts.with_label_values(&[actor]).inc();
+        tracing::error!(actor, "actor died; restarting it");
+    }
+}
+
+/// Opens the spool when `spool.dir` is set; its writer hands committed records to
+/// whichever Batcher is current.
+fn open_spool(resources: &Resources, batcher: &BatcherSlot) -> Result<Option<Spool>, SpoolError> {
+    let config = &resources.config.spool;
+    let Some(dir) = &config.dir else {
+        tracing::info!(
+            "spool.dir is not set: notifications are held in memory only (a crash or kill -9 loses those not yet sent)"
+        );
+        return Ok(None);
+    };
+    let slot = batcher.clone();
+    let sink = Box::new(move |records| {
+        // A full or missing mailbox loses nothing: the records are on disk and the
+        // Batcher reads them back.
+        if let Some(addr) = slot.load().as_ref() {
+            let _ = addr.try_send(Committed(records));
+        }
+    });
+    let (spool, waiting) = spool_writer::start(config, resources.metrics.clone(), sink)?;
+    tracing::info!(
+        dir = %dir.display(),
+        sync = ?config.sync,
+        records = waiting,
+        "notification spool open; records left by an earlier run are replayed"
+    );
+    Ok(Some(spool))
 }
 
 impl Actor for Supervisor {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(LIVENESS_EVERY, |act, _| act.check_liveness());
+    }
 }
 
 impl Handler<Shutdown> for Supervisor {
     type Result = ResponseFuture<ShutdownReport>;
 
     fn handle(&mut self, msg: Shutdown, _ctx: &mut Context<Self>) -> Self::Result {
-        let pool = self.pool.clone();
-        let batcher = self.batcher.clone();
+        self.shutting_down = true;
+        let pool = self.resources.pool.clone();
+        let batcher = self.batcher.load_full();
         let refresher = self.refresher.take();
+        let spool = self.spool.clone();
+        let metrics = self.resources.metrics.clone();
+        let deadline = msg.deadline;
         Box::pin(async move {
-            let deadline = Instant::now() + msg.grace;
-            // Half the grace for decisions still running; the rest is the drain's.
-            let decisions_finished = tokio::time::timeout(msg.grace / 2, pool.drain())
+            let decisions_finished = tokio::time::timeout_at(deadline.into(), pool.drain())
                 .await
                 .is_ok();
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let notifications = batcher
-                .send(Drain {
-                    deadline: remaining,
-                })
-                .await
-                .unwrap_or_default();
+            let notifications = match batcher {
+                Some(batcher) => batcher.send(Drain { deadline }).await.unwrap_or_default(),
+                None => DrainReport::default(),
+            };
             drop(refresher);
+            if let Some(spool) = &spool {
+                spool.sync().await;
+            }
             let report = ShutdownReport {
                 decisions_finished,
-                within_deadline: Instant::now() <= deadline,
+                within_deadline: Instant::now() <= deadline + Duration::from_millis(100),
+                owed: metrics.notifications_owed.get(),
+                sent: metrics.notifications_sent.get(),
+                dropped: DROP_REASONS
+                    .iter()
+                    .map(|r| metrics.notifications_dropped.with_label_values(&[r]).get())
+                    .sum(),
+                spooled: spool.as_ref().map_or(0, Spool::records),
                 notifications,
             };
-            let (sent, dropped) = (report.notifications.sent, report.notifications.dropped);
-            if !report.within_deadline || !report.decisions_finished {
-                tracing::warn!(
-                    sent,
-                    dropped,
-                    decisions_finished,
-                    "shutdown deadline passed before everything was drained"
-                );
-            } else if dropped > 0 {
-                tracing::warn!(
-                    sent,
-                    dropped,
-                    "shutdown complete; some notifications were dropped (see offerd_notifications_dropped_total)"
-                );
-            } else {
-                tracing::info!(sent, "shutdown complete: notifications drained");
-            }
+            log_report(&report);
             report
         })
+    }
+}
+
+fn log_report(report: &ShutdownReport) {
+    let (owed, sent, dropped, spooled) = (report.owed, report.sent, report.dropped, report.spooled);
+    if !report.within_deadline || !report.decisions_finished {
+        tracing::warn!(
+            owed,
+            sent,
+            dropped,
+            spooled,
+            decisions_finished = report.decisions_finished,
+            "shutdown deadline passed before everything was drained"
+        );
+    } else if dropped > 0 {
+        tracing::warn!(
+            owed,
+            sent,
+            dropped,
+            spooled,
+            "shutdown complete; some notifications were dropped (see offerd_notifications_dropped_total)"
+        );
+    } else {
+        tracing::info!(
+            owed,
+            sent,
+            dropped,
+            spooled,
+            "shutdown complete: notifications drained"
+        );
     }
 }

@@ -18,9 +18,11 @@ pub use attributes::Attributes;
 use attributes::{add_mboxes, attributes_of};
 use validate::{validate_notifications, validate_request};
 
-use crate::actors::batcher::{Batcher, Enqueue, Outbound};
+use crate::actors::batcher::{Enqueue, InjectPanic};
 use crate::actors::decision::{Decide, DecisionPool, PoolError};
-use crate::actors::supervisor::{Resources, Shutdown, ShutdownReport, Started, Supervisor};
+use crate::actors::supervisor::{
+    BatcherSlot, Resources, Shutdown, ShutdownReport, Started, Supervisor,
+};
 use crate::config::Config;
 use crate::engine::offers::{
     self, ClientSettings, GetOffersOptions, PreparedRequest, TargetDeliveryResponse,
@@ -28,6 +30,8 @@ use crate::engine::offers::{
 use crate::engine::{RandomIds, remote_dependency, telemetry};
 use crate::metrics::Metrics;
 use crate::model::*;
+use crate::owed::Owed;
+use crate::spool::{Spool, SpoolError};
 use crate::store::{ArtifactStore, LoadedArtifact};
 use crate::telemetry_buffer::TelemetryBuffer;
 use crate::upstream::UpstreamError;
@@ -72,7 +76,10 @@ struct Inner {
     client: Arc<str>,
     store: Arc<ArtifactStore>,
     pool: DecisionPool,
-    batcher: Addr<Batcher>,
+    /// The current Batcher (the Supervisor swaps it when it restarts one).
+    batcher: BatcherSlot,
+    /// The durable spool, when `spool.dir` is set.
+    spool: Option<Spool>,
     supervisor: Addr<Supervisor>,
     delivery: Arc<DeliveryClient>,
     geo: GeoClient,
@@ -102,7 +109,7 @@ impl TargetClient {
         let Started {
             supervisor,
             batcher,
-            ..
+            spool,
         } = Supervisor::start(
             Resources {
                 config: config.clone(),
@@ -113,7 +120,8 @@ impl TargetClient {
                 pool: pool.clone(),
             },
             with_refresher,
-        );
+        )
+        .map_err(|e| ClientError::Internal(format!("cannot open the notification spool: {e}")))?;
         let hint = config
             .target
             .location_hint
@@ -127,6 +135,7 @@ impl TargetClient {
                 store,
                 pool,
                 batcher,
+                spool,
                 supervisor,
                 delivery,
                 geo,
@@ -251,10 +260,10 @@ impl TargetClient {
             started,
             now,
         );
-        if !decision.notifications.is_empty() || !self.inner.telemetry.is_empty() {
-            let request =
-                offers::notification_request(&prepared.request, decision.notifications, Vec::new());
-            self.enqueue_owed(request, &prepared);
+        if !decision.notifications.is_empty() {
+            // Spooled before the answer leaves (with a spool): refused or not, the
+            // decision still answers; a refusal is counted and logged.
+            let _ = self.owe(&prepared, &decision.notifications, now).await;
         }
         Ok(offers::target_delivery_response(
             &prepared,
@@ -353,29 +362,84 @@ impl TargetClient {
         self.inner.telemetry.push(entry, &self.inner.metrics);
     }
 
-    /// Hands notifications owed by a decision to the batcher; a full queue is counted
-    /// and logged by the batcher, and the decision still answers.
-    fn enqueue_owed(&self, request: DeliveryRequest, prepared: &PreparedRequest) {
-        let outbound = Outbound {
-            request,
-            session_id: prepared.session_id.clone(),
-            cluster: prepared.cluster.clone(),
-        };
-        let count = outbound.request.notifications.as_ref().map_or(0, Vec::len) as u64;
-        if self.inner.batcher.try_send(Enqueue(outbound)).is_err() {
-            self.inner
-                .metrics
+    /// Hands notifications owed for `prepared`'s visitor over: to the spool (durable
+    /// before this returns, in `sync = "answer"` mode), or to the Batcher's memory
+    /// without a spool or when the spool's storage failed. Every one is counted as
+    /// owed, and every refusal as dropped with its reason.
+    async fn owe(
+        &self,
+        prepared: &PreparedRequest,
+        notifications: &[Notification],
+        now: i64,
+    ) -> Result<(), ClientError> {
+        let metrics = &self.inner.metrics;
+        let count = notifications.len() as u64;
+        metrics.notifications_owed.inc_by(count);
+        let owed = Owed::new(
+            &prepared.request,
+            notifications,
+            &prepared.session_id,
+            prepared.cluster.as_deref(),
+            now,
+        )
+        .map_err(|e| {
+            metrics
                 .notifications_dropped
-                .with_label_values(&["overflow"])
+                .with_label_values(&["invalid"])
                 .inc_by(count);
-            tracing::warn!(
-                notifications = count,
-                "batcher mailbox full: notifications dropped"
-            );
+            ClientError::InvalidRequest(format!("notifications cannot be serialized: {e}"))
+        })?;
+        let owed = match &self.inner.spool {
+            Some(spool) => match spool.append(owed.clone()).await {
+                Ok(_) => return Ok(()),
+                Err(SpoolError::Full { max_bytes }) => {
+                    metrics
+                        .notifications_dropped
+                        .with_label_values(&["spool_full"])
+                        .inc_by(count);
+                    tracing::warn!(
+                        notifications = count,
+                        max_bytes,
+                        "spool full (spool.max_bytes): notifications refused"
+                    );
+                    return Err(ClientError::QueueFull);
+                }
+                Err(err) => {
+                    // The disk failed: still deliver, from memory (not durable).
+                    tracing::error!(error = %err, "spool append failed; holding the notifications in memory");
+                    owed
+                }
+            },
+            None => owed,
+        };
+        self.enqueue_in_memory(owed, count)
+    }
+
+    fn enqueue_in_memory(&self, owed: Owed, count: u64) -> Result<(), ClientError> {
+        let batcher = self.inner.batcher.load();
+        let Some(batcher) = batcher.as_ref() else {
+            return Err(ClientError::Internal("no batcher running".into()));
+        };
+        match batcher.try_send(Enqueue(owed)) {
+            Ok(()) => Ok(()),
+            Err(_) => {
+                // Mailbox full or the batcher restarting: counted, never silent.
+                self.inner
+                    .metrics
+                    .notifications_dropped
+                    .with_label_values(&["overflow"])
+                    .inc_by(count);
+                tracing::warn!(
+                    notifications = count,
+                    "batcher mailbox full: notifications dropped"
+                );
+                Err(ClientError::QueueFull)
+            }
         }
     }
 
-    /// Queues caller-sent notifications (display or click) for Target.
+    /// Queues caller-sent notifications (display or click) for Target: spooled (with a
+    /// spool) before this returns.
     pub async fn send_notifications(
         &self,
         options: SendNotificationsOptions,
@@ -387,22 +451,29 @@ impl TargetClient {
             ));
         }
         validate_notifications(&options.request)?;
-        let prepared = self.prepare(options, now_ms());
-        let request = offers::notification_request(
-            &prepared.request,
-            prepared.request.notifications.clone().unwrap_or_default(),
-            Vec::new(),
-        );
-        let outbound = Outbound {
-            request,
-            session_id: prepared.session_id.clone(),
-            cluster: prepared.cluster.clone(),
-        };
-        match self.inner.batcher.send(Enqueue(outbound)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(ClientError::QueueFull),
-            Err(e) => Err(ClientError::Internal(e.to_string())),
+        let now = now_ms();
+        let mut prepared = self.prepare(options, now);
+        // Telemetry a caller attached rides with the next requests, once.
+        let entries = prepared.request.telemetry.take().and_then(|t| t.entries);
+        for entry in entries.into_iter().flatten() {
+            self.inner.telemetry.push(entry, &self.inner.metrics);
         }
+        let notifications = prepared.request.notifications.take().unwrap_or_default();
+        self.owe(&prepared, &notifications, now).await
+    }
+
+    /// Panics the current Batcher, to show that the Supervisor restarts it and the
+    /// spool gives the new one the backlog. For tests.
+    #[doc(hidden)]
+    pub fn inject_batcher_panic(&self) {
+        if let Some(batcher) = self.inner.batcher.load().as_ref() {
+            batcher.do_send(InjectPanic);
+        }
+    }
+
+    /// The spool, when `spool.dir` is set.
+    pub fn spool(&self) -> Option<&Spool> {
+        self.inner.spool.as_ref()
     }
 
     /// Feature-flag attributes: the JSON offers of `mbox_names` (added to the request's
@@ -422,9 +493,15 @@ impl TargetClient {
 
     /// Stops: finishes decisions, drains the batcher within `grace`.
     pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        self.shutdown_by(Instant::now() + grace).await
+    }
+
+    /// Stops by `deadline`: finishes decisions, drains the batcher; what is not sent
+    /// by then stays in the spool (or, without one, is counted as dropped).
+    pub async fn shutdown_by(&self, deadline: Instant) -> ShutdownReport {
         self.inner
             .supervisor
-            .send(Shutdown { grace })
+            .send(Shutdown { deadline })
             .await
             .unwrap_or_default()
     }

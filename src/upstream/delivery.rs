@@ -38,8 +38,11 @@ pub struct DeliverySettings {
     pub port: Option<u16>,
     /// Always call `server_domain`, even when an edge cluster is known.
     pub pin_server_domain: bool,
-    /// Whole-call timeout: connect, send and read the answer.
+    /// Whole-call timeout of a decision: connect, send and read the answer.
     pub timeout: Duration,
+    /// Whole-call timeout of a notification request (longer: a notification that
+    /// times out is sent again, and Target may have counted the first one).
+    pub notification_timeout: Duration,
     /// Make no call at all (every call fails with [`UpstreamError::Offline`]).
     pub offline: bool,
 }
@@ -60,6 +63,7 @@ impl DeliverySettings {
             port: config.upstream.port,
             pin_server_domain: config.upstream.pin_server_domain,
             timeout: config.upstream_timeout(),
+            notification_timeout: config.notification_timeout(),
         }
     }
 }
@@ -78,9 +82,13 @@ impl DeliveryClient {
     /// Builds the client and its connection pool; fails only if the TLS backend
     /// cannot be set up.
     pub fn new(settings: DeliverySettings, metrics: Arc<Metrics>) -> Result<Self, UpstreamError> {
+        // HTTP/2 where Target offers it (ALPN): thousands of notification requests in
+        // flight share a few connections. Over HTTP/1.1 the pool keeps one idle
+        // keep-alive connection per request in flight (reqwest's default: no cap), so
+        // the adaptive limit is the bound.
         let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
+            .pool_idle_timeout(Duration::from_secs(30))
             .user_agent(concat!("offerd/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| UpstreamError::Other(format!("cannot build HTTP client: {e}")))?;
@@ -137,6 +145,46 @@ impl DeliveryClient {
         result
     }
 
+    /// Sends a notification request `body` (already JSON) for `session_id` to the
+    /// host for `cluster`. Any 2xx means Target took it; the answer is not parsed.
+    pub async fn notify(
+        &self,
+        body: bytes::Bytes,
+        session_id: &str,
+        cluster: Option<&str>,
+    ) -> Result<(), UpstreamError> {
+        if self.settings.offline {
+            return Err(UpstreamError::Offline);
+        }
+        let timeout = self.settings.notification_timeout;
+        let url = self.request_url(session_id, cluster)?;
+        let result = self
+            .http
+            .post(url)
+            .timeout(timeout)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(body)
+            .send()
+            .await;
+        let response = result.map_err(|e| self.classify(e, timeout))?;
+        let status = response.status();
+        // Read the answer whole so the connection goes back to the pool.
+        let answer = response.bytes().await;
+        let label = if status.is_success() { "ok" } else { "error" };
+        self.metrics
+            .upstream_requests
+            .with_label_values(&["notifications", label])
+            .inc();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = answer.map(|b| truncated(&b)).unwrap_or_default();
+        Err(UpstreamError::Status {
+            status: status.as_u16(),
+            body,
+        })
+    }
+
     async fn call(
         &self,
         request: &DeliveryRequest,
@@ -149,20 +197,20 @@ impl DeliveryClient {
             .post(url)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header("X-Request-Id", uuid::Uuid::new_v4().to_string())
+            .timeout(self.settings.timeout)
             .json(request)
             .send()
             .await
-            .map_err(|e| self.classify(e))?;
+            .map_err(|e| self.classify(e, self.settings.timeout))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| self.classify(e))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.classify(e, self.settings.timeout))?;
         if !status.is_success() {
-            let body: String = String::from_utf8_lossy(&body)
-                .chars()
-                .take(MAX_ERROR_BODY_CHARS)
-                .collect();
             return Err(UpstreamError::Status {
                 status: status.as_u16(),
-                body,
+                body: truncated(&body),
             });
         }
         serde_json::from_slice(&body).map_err(|e| UpstreamError::Decode(e.to_string()))
@@ -185,7 +233,7 @@ impl DeliveryClient {
 
     /// Maps a transport error to what a caller can act on: timeouts and broken
     /// connections are worth retrying; a request that could not be built is not.
-    fn classify(&self, error: reqwest::Error) -> UpstreamError {
+    fn classify(&self, error: reqwest::Error, timeout: Duration) -> UpstreamError {
         let mut message = error.to_string();
         let mut source = error.source();
         while let Some(cause) = source {
@@ -194,7 +242,7 @@ impl DeliveryClient {
             source = cause.source();
         }
         if error.is_timeout() {
-            UpstreamError::Timeout(self.settings.timeout.as_millis() as u64)
+            UpstreamError::Timeout(timeout.as_millis() as u64)
         } else if error.is_builder() {
             UpstreamError::Other(message)
         } else if error.is_decode() {
@@ -205,6 +253,15 @@ impl DeliveryClient {
             UpstreamError::Connect(message)
         }
     }
+}
+
+/// An upstream error body as kept in errors and logs: at most
+/// [`MAX_ERROR_BODY_CHARS`] characters.
+fn truncated(body: &[u8]) -> String {
+    String::from_utf8_lossy(body)
+        .chars()
+        .take(MAX_ERROR_BODY_CHARS)
+        .collect()
 }
 
 #[cfg(test)]
@@ -229,6 +286,7 @@ mod tests {
             port,
             pin_server_domain: pin,
             timeout: Duration::from_millis(300),
+            notification_timeout: Duration::from_millis(300),
             offline: false,
         }
     }

@@ -214,7 +214,7 @@ fn test_config(fake: &FakeUpstream) -> Config {
     config.upstream.pin_server_domain = true;
     config.upstream.offline = false;
     config.geo.url = format!("{}/geo", fake.base_url);
-    config.batcher.flush_interval_ms = 100;
+    config.batcher.linger_ms = 100;
     config.target.client = "demo".into();
     config
 }

@@ -16,7 +16,7 @@ use crate::common::{PATIENCE, Recorded, TestApp, assert_error, eventually, examp
 
 /// Nothing flushes on its own; telemetry off so that only notifications travel.
 fn held_until_shutdown(config: &mut Config) {
-    config.batcher.flush_interval_ms = 60_000;
+    config.batcher.linger_ms = 60_000;
     config.target.telemetry_enabled = false;
 }
 
@@ -233,7 +233,6 @@ fn quick_retries(config: &mut Config) {
     config.target.telemetry_enabled = false;
     config.batcher.retry_base_ms = 10;
     config.batcher.retry_max_ms = 50;
-    config.batcher.max_retries = 100;
 }
 
 fn attempts_for(app: &TestApp, session: &str) -> usize {

@@ -5,15 +5,15 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use super::send::RetryPolicy;
 use super::*;
 use crate::model::{
-    ChannelType, Context as VisitorContext, Notification, TelemetryEntry, VisitorId,
+    ChannelType, Context as VisitorContext, DeliveryRequest, Notification, TelemetryEntry,
+    VisitorId,
 };
 use crate::upstream::delivery::DeliverySettings;
 use crate::upstream::delivery::fake::{FakeDelivery, Reply, Seen, eventually};
 
-/// A tick long enough never to fire during a test: flushes are explicit.
+/// A linger long enough never to end during a test: flushes are explicit.
 const NO_TICK_MS: u64 = 600_000;
 
 struct Harness {
@@ -35,11 +35,12 @@ impl Harness {
             port: Some(fake.port),
             pin_server_domain: true,
             timeout: Duration::from_secs(2),
+            notification_timeout: Duration::from_secs(2),
             offline: false,
         };
         let delivery = Arc::new(DeliveryClient::new(settings, metrics.clone()).unwrap());
         let telemetry = Arc::new(TelemetryBuffer::new(true, 100));
-        let batcher = Batcher::new(config, delivery, telemetry.clone(), metrics.clone());
+        let batcher = Batcher::new(config, delivery, telemetry.clone(), metrics.clone(), None);
         Self {
             fake,
             metrics,
@@ -50,7 +51,7 @@ impl Harness {
 
     async fn enqueue(&self, visitor: &str, session: &str, n: usize) -> Result<(), Overflow> {
         self.addr
-            .send(Enqueue(outbound(visitor, session, n)))
+            .send(Enqueue(owed(visitor, session, n)))
             .await
             .unwrap()
     }
@@ -76,39 +77,42 @@ impl Harness {
 fn config() -> BatcherConfig {
     BatcherConfig {
         queue_capacity: 1000,
-        flush_interval_ms: NO_TICK_MS,
+        linger_ms: NO_TICK_MS,
         max_notifications_per_request: 50,
-        concurrency: 2,
-        max_retries: 3,
+        initial_concurrency: 2,
+        min_concurrency: 1,
+        max_concurrency: 2,
+        timeout_ms: 2000,
         retry_base_ms: 5,
         retry_max_ms: 20,
+        max_age_secs: 3600,
         telemetry_capacity: 100,
     }
 }
 
-fn outbound(visitor: &str, session: &str, n: usize) -> Outbound {
-    let notifications = (0..n)
+fn owed_at(visitor: &str, session: &str, n: usize, owed_at_ms: i64) -> Owed {
+    let notifications: Vec<Notification> = (0..n)
         .map(|i| Notification {
             id: Some(format!("{visitor}-{i}")),
             ..Default::default()
         })
         .collect();
-    Outbound {
-        request: DeliveryRequest {
-            id: Some(VisitorId {
-                tnt_id: Some(visitor.into()),
-                ..Default::default()
-            }),
-            context: Some(VisitorContext {
-                channel: Some(ChannelType::Web),
-                ..Default::default()
-            }),
-            notifications: Some(notifications),
+    let request = DeliveryRequest {
+        id: Some(VisitorId {
+            tnt_id: Some(visitor.into()),
             ..Default::default()
-        },
-        session_id: session.into(),
-        cluster: None,
-    }
+        }),
+        context: Some(VisitorContext {
+            channel: Some(ChannelType::Web),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    Owed::new(&request, &notifications, session, None, owed_at_ms).unwrap()
+}
+
+fn owed(visitor: &str, session: &str, n: usize) -> Owed {
+    owed_at(visitor, session, n, now_ms())
 }
 
 fn visitor(seen: &Seen) -> String {
@@ -121,6 +125,10 @@ fn entry(n: i64) -> TelemetryEntry {
         timestamp: Some(n),
         ..Default::default()
     }
+}
+
+fn in_five_seconds() -> Instant {
+    Instant::now() + Duration::from_secs(5)
 }
 
 #[actix_rt::test]
@@ -227,26 +235,68 @@ async fn a_503_is_retried_then_sent() {
 }
 
 #[actix_rt::test]
-async fn a_400_is_dropped_as_rejected_without_retry() {
+async fn a_400_is_split_until_the_bad_notification_is_alone() {
     let h = Harness::start(config()).await;
-    h.fake.script([Reply::Status(400, "bad tntId".into())]);
-    h.enqueue("a", "s", 2).await.unwrap();
+    h.fake.reject_ids_starting_with("bad-");
+    // Five notifications of one visitor and session, one of them bad.
+    let mut owed = owed("a", "s", 4);
+    let bad = Notification {
+        id: Some("bad-1".into()),
+        ..Default::default()
+    };
+    owed.notifications
+        .insert(2, serde_json::value::to_raw_value(&bad).unwrap());
+    h.addr.send(Enqueue(owed)).await.unwrap().unwrap();
     h.addr.send(Flush).await.unwrap();
-    eventually("2 rejected", || h.dropped("rejected") == 2).await;
-    assert_eq!(h.fake.requests().len(), 1);
-    assert_eq!(h.metrics.notifications_retried.get(), 0);
-    assert_eq!(h.sent(), 0);
+    eventually("1 rejected, 4 sent", || {
+        h.dropped("rejected") == 1 && h.sent() == 4
+    })
+    .await;
+    assert_eq!(
+        h.metrics.notifications_retried.get(),
+        0,
+        "a 4xx is no overload"
+    );
+    assert_eq!(h.metrics.batcher_queue_depth.get(), 0);
+    // 5 -> 2 + 3 -> (2 ok) 1 + 2 -> (1 bad alone) (2 ok): 5 requests.
+    assert_eq!(h.fake.requests().len(), 5);
 }
 
 #[actix_rt::test]
-async fn retries_run_out_and_are_counted() {
-    let h = Harness::start(config()).await;
+async fn too_old_to_retry_is_expired_and_counted() {
+    let h = Harness::start(BatcherConfig {
+        max_age_secs: 60,
+        ..config()
+    })
+    .await;
     h.fake
         .script((0..10).map(|_| Reply::Status(503, String::new())));
+    let old = owed_at("a", "s", 2, now_ms() - 61_000);
+    h.addr.send(Enqueue(old)).await.unwrap().unwrap();
+    h.addr.send(Flush).await.unwrap();
+    eventually("2 expired", || h.dropped("expired") == 2).await;
+    assert_eq!(h.fake.requests().len(), 1, "no retry past the age budget");
+}
+
+#[actix_rt::test]
+async fn retries_go_on_while_young_enough() {
+    let h = Harness::start(config()).await;
+    h.fake
+        .script((0..12).map(|_| Reply::Status(503, String::new())));
     h.enqueue("a", "s", 2).await.unwrap();
     h.addr.send(Flush).await.unwrap();
-    eventually("2 exhausted", || h.dropped("retries_exhausted") == 2).await;
-    assert_eq!(h.fake.requests().len(), 4, "1 try + 3 retries");
+    eventually("2 sent after 12 failures", || h.sent() == 2).await;
+    assert_eq!(h.fake.requests().len(), 13);
+    let ids: Vec<_> = h
+        .fake
+        .requests()
+        .iter()
+        .map(|r| r.body.request_id.clone())
+        .collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] == w[1]),
+        "a retry resends the same request"
+    );
 }
 
 #[actix_rt::test]
@@ -282,56 +332,53 @@ async fn drain_sends_everything_reports_it_and_stops() {
     h.fake.script([Reply::Status(503, String::new())]);
     h.enqueue("a", "s", 3).await.unwrap();
     h.enqueue("b", "s", 2).await.unwrap();
-    let deadline = Duration::from_secs(5);
-    let report = h.addr.send(Drain { deadline }).await.unwrap();
+    let report = h
+        .addr
+        .send(Drain {
+            deadline: in_five_seconds(),
+        })
+        .await
+        .unwrap();
     assert_eq!((report.sent, report.dropped), (5, 0));
     assert_eq!(h.sent(), 5);
     eventually("the batcher to stop", || !h.addr.connected()).await;
 }
 
 #[actix_rt::test]
-async fn enqueue_after_drain_started_is_refused_and_counted() {
-    let h = Harness::start(config()).await;
-    h.fake.script([Reply::Slow(Duration::from_millis(200))]);
-    h.enqueue("a", "s", 1).await.unwrap();
-    let deadline = Duration::from_secs(5);
-    // `send` queues at once, so the Drain is handled before the Enqueue.
-    let drain = h.addr.send(Drain { deadline });
-    let late = h.addr.send(Enqueue(outbound("b", "s", 2)));
-    assert!(late.await.unwrap().is_err());
-    let report = drain.await.unwrap();
-    assert_eq!((report.sent, report.dropped), (1, 2));
-    assert_eq!(h.dropped("shutdown"), 2);
-}
-
-#[actix_rt::test]
-async fn the_drain_deadline_drops_what_is_unsent() {
+async fn the_drain_deadline_drops_what_is_unsent_without_a_spool() {
     let h = Harness::start(config()).await;
     h.fake.script([Reply::Slow(Duration::from_secs(3))]);
     h.enqueue("a", "s", 3).await.unwrap();
     let started = Instant::now();
-    let deadline = Duration::from_millis(200);
+    let deadline = Instant::now() + Duration::from_millis(200);
     let report = h.addr.send(Drain { deadline }).await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(2));
-    assert_eq!((report.sent, report.dropped), (0, 3));
+    assert_eq!((report.sent, report.dropped, report.left), (0, 3, 3));
     assert_eq!(h.dropped("shutdown"), 3);
     assert_eq!(h.metrics.batcher_queue_depth.get(), 0);
 }
 
-#[test]
-fn backoff_is_capped_jittered_and_fits_a_drain() {
-    let policy = RetryPolicy {
-        max_retries: 5,
-        base_ms: 200,
-        max_ms: 10_000,
-    };
-    for attempt in 0..70 {
-        let cap = (200u64 << attempt.min(40)).min(10_000);
-        assert!(policy.delay(attempt, None) <= Duration::from_millis(cap));
+#[actix_rt::test]
+async fn the_limit_grows_with_demand_and_shrinks_on_errors() {
+    let h = Harness::start(BatcherConfig {
+        initial_concurrency: 2,
+        max_concurrency: 64,
+        max_notifications_per_request: 1,
+        ..config()
+    })
+    .await;
+    for i in 0..200 {
+        h.enqueue(&format!("v{i}"), "s", 1).await.unwrap();
     }
-    let deadline = Some(Instant::now() + Duration::from_millis(600));
-    // 5 retries left after attempt 0: at most 600 / 6 ms each.
-    assert!(policy.delay(0, deadline) <= Duration::from_millis(100));
-    let past = Some(Instant::now() - Duration::from_millis(1));
-    assert_eq!(policy.delay(4, past), Duration::ZERO);
+    eventually("200 sent", || h.sent() == 200).await;
+    let grown = h.metrics.notification_concurrency_limit.get();
+    assert!(grown > 2, "limit grew to {grown}");
+    h.fake
+        .script((0..20).map(|_| Reply::Status(503, String::new())));
+    for i in 0..10 {
+        h.enqueue(&format!("w{i}"), "s", 1).await.unwrap();
+    }
+    eventually("210 sent", || h.sent() == 210).await;
+    let shrunk = h.metrics.notification_concurrency_limit.get();
+    assert!(shrunk < grown, "limit shrank from {grown} to {shrunk}");
 }

@@ -57,6 +57,7 @@ impl Seen {
 struct State {
     script: Mutex<VecDeque<Reply>>,
     seen: Mutex<Vec<Seen>>,
+    reject_prefix: Mutex<Option<String>>,
 }
 
 /// The running fake; stops its server when dropped.
@@ -94,6 +95,12 @@ impl FakeDelivery {
         }
     }
 
+    /// Answers 400 to any request holding a notification whose id starts with
+    /// `prefix` (Target refuses a whole request for one bad notification).
+    pub fn reject_ids_starting_with(&self, prefix: &str) {
+        *self.state.reject_prefix.lock().unwrap() = Some(prefix.to_owned());
+    }
+
     /// Queues replies for the next requests, in order.
     pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
         self.state.script.lock().unwrap().extend(replies);
@@ -126,7 +133,17 @@ async fn answer(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> 
         user_agent: header("user-agent"),
         request_id_header: header("x-request-id"),
     };
+    let prefix = state.reject_prefix.lock().unwrap().clone();
+    let bad = prefix.is_some_and(|prefix| {
+        let notifications = seen.body.notifications.iter().flatten();
+        notifications
+            .filter_map(|n| n.id.as_deref())
+            .any(|id| id.starts_with(&prefix))
+    });
     state.seen.lock().unwrap().push(seen);
+    if bad {
+        return HttpResponse::BadRequest().body(r#"{"status":400,"message":"bad notification"}"#);
+    }
     let reply = state.script.lock().unwrap().pop_front();
     match reply.unwrap_or(Reply::Ok) {
         Reply::Ok => ok(),
