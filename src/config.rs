@@ -150,6 +150,10 @@ pub struct UpstreamConfig {
     /// `upstream.pin_server_domain`: always call `server_domain`, even once an edge
     /// cluster is known (proxies, private edges, tests). Default false.
     pub pin_server_domain: bool,
+    /// `upstream.http2_prior_knowledge`: speak HTTP/2 without TLS negotiation (h2c),
+    /// for a local proxy or sidecar that does; over https HTTP/2 is negotiated anyway
+    /// (ALPN). Default false.
+    pub http2_prior_knowledge: bool,
     /// `upstream.timeout_ms`: Delivery API timeout. Default 3000 (the SDKs' default).
     pub timeout_ms: u64,
     /// `upstream.offline`: never call Target. Server-side calls answer 503 and owed
@@ -165,6 +169,7 @@ impl Default for UpstreamConfig {
             secure: true,
             port: None,
             pin_server_domain: false,
+            http2_prior_knowledge: false,
             timeout_ms: 3000,
             offline: true,
         }

@@ -5,42 +5,54 @@
 //! It runs its own actix system on a thread of its own, so the load generator's tokio
 //! runtime and the fake never compete for one executor. `GET /stats` serves the counts as
 //! JSON; in-process callers read them with [`FakeUpstream::stats`]. Options inject
-//! failures (`fail_every`: every Nth request answers 503, which offerd must retry) and
-//! latency (`delay`). Only what a 200 accepted is counted as received: a notification
-//! in a request answered 503 will come again.
+//! failures (`fail_every`: every Nth request answers 503, which offerd must retry),
+//! latency (`delay`) and an [`Outage`]: a window in which every delivery request is
+//! answered 503 or has its connection reset ([`outage`]). Only what a 200 accepted is
+//! counted as received: a notification in a request that failed will come again.
 
+mod outage;
+
+use std::any::Any;
 use std::collections::HashSet;
 use std::net::{SocketAddr, TcpListener};
+use std::os::fd::{AsRawFd as _, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use actix_web::dev::ServerHandle;
+use actix_web::dev::{Extensions, ServerHandle};
 use actix_web::web::{self, Bytes};
-use actix_web::{App, HttpResponse, HttpServer};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::{Context as _, anyhow};
 use serde::Serialize;
 use serde_json::{Value, json};
+
+pub use outage::{Outage, OutageMode};
 
 /// How the fake answers.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FakeOptions {
     /// Answer 503 to every Nth delivery request (0 = never).
     pub fail_every: u64,
-    /// Wait this long before answering each delivery request.
+    /// Wait this long before answering each delivery request (not during an outage).
     pub delay: Duration,
+    /// Fail every delivery request for a while.
+    pub outage: Option<Outage>,
 }
 
 /// The counts, as served by `GET /stats`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Stats {
-    /// Delivery requests received, whatever the answer.
+    /// Delivery requests answered, whatever the answer (`accepted` + `injected_failures`
+    /// + `bad_bodies`); requests whose connection was reset are not in it.
     pub requests: u64,
     /// Answered 200 (and counted below).
     pub accepted: u64,
-    /// Answered 503 on purpose (`fail_every`).
+    /// Answered 503 on purpose (`fail_every`, or an outage in 503 mode).
     pub injected_failures: u64,
+    /// Delivery requests failed by the outage: answered 503, or reset unanswered.
+    pub outage_failures: u64,
     /// Bodies that were not JSON (answered 400).
     pub bad_bodies: u64,
     /// `notifications` entries in accepted requests.
@@ -55,6 +67,16 @@ pub struct Stats {
     pub telemetry_entries: u64,
 }
 
+impl Stats {
+    /// `fake upstream stats: {json}`.
+    pub fn print(&self) {
+        match serde_json::to_string(self) {
+            Ok(json) => println!("fake upstream stats: {json}"),
+            Err(err) => println!("fake upstream stats: cannot print: {err}"),
+        }
+    }
+}
+
 /// Shared counters; atomics for the hot path, one lock for the id set.
 #[derive(Default)]
 struct Counters {
@@ -62,11 +84,13 @@ struct Counters {
     requests: AtomicU64,
     accepted: AtomicU64,
     injected_failures: AtomicU64,
+    outage_failures: AtomicU64,
     bad_bodies: AtomicU64,
     notifications: AtomicU64,
     duplicate_ids: AtomicU64,
     without_id: AtomicU64,
     telemetry_entries: AtomicU64,
+    first_request: outage::FirstRequest,
     // A plain mutex: held only for a few inserts, never across an await.
     ids: Mutex<HashSet<String>>,
 }
@@ -78,6 +102,7 @@ impl Counters {
             requests: self.requests.load(Ordering::Relaxed),
             accepted: self.accepted.load(Ordering::Relaxed),
             injected_failures: self.injected_failures.load(Ordering::Relaxed),
+            outage_failures: self.outage_failures.load(Ordering::Relaxed),
             bad_bodies: self.bad_bodies.load(Ordering::Relaxed),
             notifications: self.notifications.load(Ordering::Relaxed),
             distinct_notification_ids: distinct as u64,
@@ -85,6 +110,13 @@ impl Counters {
             notifications_without_id: self.without_id.load(Ordering::Relaxed),
             telemetry_entries: self.telemetry_entries.load(Ordering::Relaxed),
         }
+    }
+
+    /// Records a delivery request arriving now; the outage's mode if it falls in it.
+    fn outage_now(&self) -> Option<OutageMode> {
+        let since_first = self.first_request.since_first(Instant::now());
+        let outage = self.options.outage?;
+        outage.covers(since_first).then_some(outage.mode)
     }
 
     /// Counts the notifications and telemetry of one accepted body.
@@ -150,8 +182,9 @@ impl FakeUpstream {
                         .route("/rest/v1/delivery", web::post().to(delivery))
                         .route("/stats", web::get().to(stats))
                 })
+                .on_connect(remember_fd)
                 .workers(2)
-                .listen(listener);
+                .listen_auto_h2c(listener);
                 let server = match server {
                     Ok(server) => server,
                     Err(err) => {
@@ -202,17 +235,29 @@ impl FakeUpstream {
     }
 }
 
+/// A connection's socket, kept so that an outage can reset it from a handler.
+#[derive(Debug, Clone, Copy)]
+struct ConnFd(RawFd);
+
+/// `on_connect` callback: stores the plain TCP socket's fd in the connection's data.
+fn remember_fd(connection: &dyn Any, data: &mut Extensions) {
+    if let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        data.insert(ConnFd(stream.as_raw_fd()));
+    }
+}
+
 /// `POST /rest/v1/delivery`.
-async fn delivery(counters: web::Data<Counters>, body: Bytes) -> HttpResponse {
+async fn delivery(req: HttpRequest, counters: web::Data<Counters>, body: Bytes) -> HttpResponse {
+    if let Some(mode) = counters.outage_now() {
+        return outage_failure(&req, &counters, mode);
+    }
     let n = counters.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let options = counters.options;
     if !options.delay.is_zero() {
         actix_web::rt::time::sleep(options.delay).await;
     }
     if options.fail_every > 0 && n.is_multiple_of(options.fail_every) {
-        counters.injected_failures.fetch_add(1, Ordering::Relaxed);
-        return HttpResponse::ServiceUnavailable()
-            .json(json!({"status": 503, "message": "injected failure"}));
+        return injected_failure(&counters, "injected failure");
     }
     match serde_json::from_slice::<Value>(&body) {
         Ok(body) => {
@@ -227,30 +272,35 @@ async fn delivery(counters: web::Data<Counters>, body: Bytes) -> HttpResponse {
     }
 }
 
+/// Fails a request in the outage: resets its connection in reset mode, else (or if it
+/// has no socket to reset) answers 503 at once.
+fn outage_failure(req: &HttpRequest, counters: &Counters, mode: OutageMode) -> HttpResponse {
+    counters.outage_failures.fetch_add(1, Ordering::Relaxed);
+    if mode == OutageMode::Reset && reset_connection(req) {
+        // Never delivered: the connection is shut, and its close sends RST.
+        return HttpResponse::ServiceUnavailable().finish();
+    }
+    counters.requests.fetch_add(1, Ordering::Relaxed);
+    injected_failure(counters, "outage")
+}
+
+/// Resets the request's connection; false when it has no socket to reset.
+fn reset_connection(req: &HttpRequest) -> bool {
+    // The fd is open: the connection that owns it is the one being answered.
+    req.conn_data::<ConnFd>()
+        .is_some_and(|fd| outage::reset(fd.0).is_ok())
+}
+
+/// A 503 on purpose, counted in `injected_failures`.
+fn injected_failure(counters: &Counters, message: &str) -> HttpResponse {
+    counters.injected_failures.fetch_add(1, Ordering::Relaxed);
+    HttpResponse::ServiceUnavailable().json(json!({"status": 503, "message": message}))
+}
+
 /// `GET /stats`.
 async fn stats(counters: web::Data<Counters>) -> HttpResponse {
     HttpResponse::Ok().json(counters.snapshot())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts_notifications_ids_duplicates_and_telemetry() {
-        let counters = Counters::default();
-        counters.count(&json!({
-            "notifications": [{"id": "a"}, {"id": "b"}, {"type": "display"}],
-            "telemetry": {"entries": [{}, {}]}
-        }));
-        counters.count(&json!({"notifications": [{"id": "a"}]}));
-        counters.count(&json!({"id": {"tntId": "t"}}));
-        let stats = counters.snapshot();
-        assert_eq!(stats.accepted, 3);
-        assert_eq!(stats.notifications, 4);
-        assert_eq!(stats.distinct_notification_ids, 2);
-        assert_eq!(stats.duplicate_notification_ids, 1);
-        assert_eq!(stats.notifications_without_id, 1);
-        assert_eq!(stats.telemetry_entries, 2);
-    }
-}
+mod tests;

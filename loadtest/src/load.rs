@@ -36,6 +36,27 @@ pub struct LoadOptions {
     pub timeout: Duration,
 }
 
+impl LoadOptions {
+    /// A run bounded by time only, with a 10 s per-request timeout.
+    pub fn timed(
+        url: Url,
+        body: Vec<u8>,
+        connections: usize,
+        warmup: Duration,
+        duration: Duration,
+    ) -> Self {
+        Self {
+            url,
+            body,
+            connections,
+            warmup,
+            duration,
+            max_requests: None,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 /// Counts of answered, refused and failed requests.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Counts {

@@ -89,6 +89,20 @@ pub struct Drain {
     pub deadline: Instant,
 }
 
+/// A call to Target ended (sent by the call's own task).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Attempted {
+    job: Job,
+    result: Result<(), UpstreamError>,
+    latency: Duration,
+}
+
+/// A job's backoff is over: it may be sent again.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct RetryDue(Job);
+
 /// Panics inside the Batcher: how tests show the Supervisor restarts it.
 #[doc(hidden)]
 #[derive(Message)]
@@ -171,6 +185,8 @@ pub struct Batcher {
     last_telemetry_alone: Instant,
     draining: Option<Draining>,
     finished: bool,
+    /// Tells the call and backoff tasks that the batcher is gone.
+    stop: tokio::sync::watch::Sender<bool>,
     warned: HashMap<&'static str, (Instant, u64)>,
 }
 
@@ -223,6 +239,7 @@ impl Batcher {
             last_telemetry_alone: Instant::now(),
             draining: None,
             finished: false,
+            stop: tokio::sync::watch::Sender::new(false),
             warned: HashMap::new(),
         }
     }
@@ -345,7 +362,10 @@ impl Batcher {
         self.pump(ctx);
     }
 
-    /// Starts ready requests while the adaptive limit allows.
+    /// Starts ready requests while the adaptive limit allows. Each call is a task of
+    /// its own that reports back with [`Attempted`]: actix polls every future spawned
+    /// on an actor's context at each wake-up, which with thousands in flight costs
+    /// more than the calls themselves.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         while self.in_flight < self.limit.current() {
             let Some(job) = self.ready.pop_front() else {
@@ -353,20 +373,21 @@ impl Batcher {
             };
             self.in_flight += 1;
             let delivery = self.delivery.clone();
-            let send = async move {
+            let addr = ctx.address();
+            let mut stopped = self.stop.subscribe();
+            actix_rt::spawn(async move {
                 let started = Instant::now();
                 let session = &job.key.session_id;
-                let result = delivery
-                    .notify(job.body.clone(), session, job.key.cluster.as_deref())
-                    .await;
-                (job, result, started.elapsed())
-            };
-            ctx.spawn(
-                send.into_actor(self)
-                    .map(|(job, result, latency), act, ctx| {
-                        act.settle(job, result, latency, ctx);
-                    }),
-            );
+                let send = delivery.notify(job.body.clone(), session, job.key.cluster.as_deref());
+                tokio::select! {
+                    result = send => {
+                        let latency = started.elapsed();
+                        addr.do_send(Attempted { job, result, latency });
+                    }
+                    // The batcher finished: what is unsent stays in the spool.
+                    _ = stopped.changed() => {}
+                }
+            });
         }
         self.metrics
             .notification_requests_in_flight
@@ -374,13 +395,12 @@ impl Batcher {
     }
 
     /// One attempt ended: count it, retry it, split it or drop it.
-    fn settle(
-        &mut self,
-        job: Job,
-        result: Result<(), UpstreamError>,
-        latency: Duration,
-        ctx: &mut Context<Self>,
-    ) {
+    fn settle(&mut self, attempted: Attempted, ctx: &mut Context<Self>) {
+        let Attempted {
+            job,
+            result,
+            latency,
+        } = attempted;
         if self.finished {
             return;
         }
@@ -392,12 +412,13 @@ impl Batcher {
             .observe(latency.as_secs_f64());
         match result {
             Ok(()) => {
-                self.limit.on_success(latency, self.in_flight + 1);
+                self.limit
+                    .on_success(latency, self.in_flight + 1, Instant::now());
                 self.settled(job, None);
             }
             Err(UpstreamError::Offline) => self.settled(job, Some("offline")),
             Err(error) if error.is_retryable() => {
-                self.limit.on_overload();
+                self.limit.on_overload(Instant::now());
                 self.retry(job, &error, ctx);
             }
             Err(UpstreamError::Status { status, body }) => self.rejected(job, status, &body),
@@ -440,10 +461,14 @@ impl Batcher {
         job.attempt = job.attempt.saturating_add(1);
         tracing::debug!(%error, attempt = job.attempt, delay_ms = delay.as_millis() as u64, "retrying a notification request");
         self.backing_off += 1;
-        ctx.run_later(delay, move |act, ctx| {
-            act.backing_off -= 1;
-            act.ready.push_back(job);
-            act.pump(ctx);
+        let addr = ctx.address();
+        let mut stopped = self.stop.subscribe();
+        // A task, not `ctx.run_later`, for the same reason as in `pump`.
+        actix_rt::spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => addr.do_send(RetryDue(job)),
+                _ = stopped.changed() => {}
+            }
         });
     }
 
@@ -666,6 +691,7 @@ impl Actor for Batcher {
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.stop.send_replace(true);
         // Stopped without a drain (all addresses gone): never silent.
         if self.held > 0 && self.spool.is_none() && !self.finished {
             tracing::warn!(
@@ -693,6 +719,27 @@ impl Handler<Enqueue> for Batcher {
         }
         self.admit(owed, 0, 0, ctx);
         Ok(())
+    }
+}
+
+impl Handler<Attempted> for Batcher {
+    type Result = ();
+
+    fn handle(&mut self, attempted: Attempted, ctx: &mut Context<Self>) {
+        self.settle(attempted, ctx);
+    }
+}
+
+impl Handler<RetryDue> for Batcher {
+    type Result = ();
+
+    fn handle(&mut self, RetryDue(job): RetryDue, ctx: &mut Context<Self>) {
+        self.backing_off = self.backing_off.saturating_sub(1);
+        if self.finished {
+            return;
+        }
+        self.ready.push_back(job);
+        self.pump(ctx);
     }
 }
 

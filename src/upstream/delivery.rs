@@ -45,6 +45,8 @@ pub struct DeliverySettings {
     pub notification_timeout: Duration,
     /// Make no call at all (every call fails with [`UpstreamError::Offline`]).
     pub offline: bool,
+    /// HTTP/2 without TLS negotiation (h2c).
+    pub http2_prior_knowledge: bool,
 }
 
 impl DeliverySettings {
@@ -64,6 +66,7 @@ impl DeliverySettings {
             pin_server_domain: config.upstream.pin_server_domain,
             timeout: config.upstream_timeout(),
             notification_timeout: config.notification_timeout(),
+            http2_prior_knowledge: config.upstream.http2_prior_knowledge,
         }
     }
 }
@@ -86,7 +89,11 @@ impl DeliveryClient {
         // flight share a few connections. Over HTTP/1.1 the pool keeps one idle
         // keep-alive connection per request in flight (reqwest's default: no cap), so
         // the adaptive limit is the bound.
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder();
+        if settings.http2_prior_knowledge {
+            http = http.http2_prior_knowledge();
+        }
+        let http = http
             .connect_timeout(settings.timeout)
             .pool_idle_timeout(Duration::from_secs(30))
             .user_agent(concat!("offerd/", env!("CARGO_PKG_VERSION")))
@@ -288,6 +295,7 @@ mod tests {
             timeout: Duration::from_millis(300),
             notification_timeout: Duration::from_millis(300),
             offline: false,
+            http2_prior_knowledge: false,
         }
     }
 

@@ -37,6 +37,7 @@ impl Harness {
             timeout: Duration::from_secs(2),
             notification_timeout: Duration::from_secs(2),
             offline: false,
+            http2_prior_knowledge: false,
         };
         let delivery = Arc::new(DeliveryClient::new(settings, metrics.clone()).unwrap());
         let telemetry = Arc::new(TelemetryBuffer::new(true, 100));
