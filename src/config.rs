@@ -231,6 +231,13 @@ pub struct BatcherConfig {
     /// the call that owed it), then dropped (counted, reason `expired`). Default 86400
     /// (a day: an outage shorter than that loses nothing).
     pub max_age_secs: u64,
+    /// `batcher.backpressure_at`: while Target is healthy and more notifications
+    /// than this are held, a call owing more waits for the backlog to shrink (at most
+    /// `backpressure_max_wait_ms`), so decisions slow to the delivery rate instead of
+    /// outrunning it. 0 = never wait. Default 20000.
+    pub backpressure_at: usize,
+    /// `batcher.backpressure_max_wait_ms`: the longest such wait. Default 100.
+    pub backpressure_max_wait_ms: u64,
     /// `batcher.telemetry_capacity`: telemetry entries held. Default 1000.
     pub telemetry_capacity: usize,
 }
@@ -248,6 +255,8 @@ impl Default for BatcherConfig {
             retry_base_ms: 200,
             retry_max_ms: 30_000,
             max_age_secs: 86_400,
+            backpressure_at: 20_000,
+            backpressure_max_wait_ms: 100,
             telemetry_capacity: 1000,
         }
     }

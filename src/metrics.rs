@@ -69,6 +69,8 @@ pub struct Metrics {
     pub spool_commit_latency: Histogram,
     /// Spool storage failures (the notifications then stay in memory only).
     pub spool_errors: IntCounter,
+    /// How long calls waited for the notification backlog to shrink (backpressure).
+    pub backpressure_wait: Histogram,
     /// Actors restarted by the Supervisor after they died, by actor.
     pub actor_restarts: IntCounterVec,
     /// Notifications delivered to Target.
@@ -168,6 +170,10 @@ impl Metrics {
                 "spool commit time (write and fsync)",
             ),
             spool_errors: counter("spool_errors_total", "spool storage failures"),
+            backpressure_wait: histogram(
+                "notification_backpressure_wait_seconds",
+                "time calls waited for the notification backlog to shrink",
+            ),
             actor_restarts: counter_vec(
                 "actor_restarts_total",
                 "actors restarted after they died",
@@ -227,6 +233,7 @@ impl Metrics {
             Box::new(self.spool_bytes.clone()),
             Box::new(self.spool_commit_latency.clone()),
             Box::new(self.spool_errors.clone()),
+            Box::new(self.backpressure_wait.clone()),
             Box::new(self.actor_restarts.clone()),
             Box::new(self.notifications_retried.clone()),
             Box::new(self.notifications_dropped.clone()),

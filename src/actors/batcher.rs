@@ -35,11 +35,13 @@ use crate::telemetry_buffer::TelemetryBuffer;
 use crate::upstream::UpstreamError;
 use crate::upstream::delivery::DeliveryClient;
 
+mod backpressure;
 mod job;
 mod limit;
 pub mod queue;
 mod retry;
 
+pub use backpressure::Backpressure;
 use job::Job;
 pub use limit::ConcurrencyLimit;
 use queue::{Batch, Key, Queue};
@@ -170,6 +172,7 @@ pub struct Batcher {
     delivery: Arc<DeliveryClient>,
     telemetry: Arc<TelemetryBuffer>,
     metrics: Arc<Metrics>,
+    backpressure: Arc<Backpressure>,
     spool: Option<SpoolLink>,
     queue: Queue,
     ready: VecDeque<Job>,
@@ -191,13 +194,14 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// A batcher sending through `delivery`, reading `spool` if there is one; start
-    /// it with `Actor::start`.
+    /// A batcher sending through `delivery`, reading `spool` if there is one and
+    /// publishing its backlog to `backpressure`; start it with `Actor::start`.
     pub fn new(
         config: BatcherConfig,
         delivery: Arc<DeliveryClient>,
         telemetry: Arc<TelemetryBuffer>,
         metrics: Arc<Metrics>,
+        backpressure: Arc<Backpressure>,
         spool: Option<Spool>,
     ) -> Self {
         let timeout = delivery.settings.notification_timeout;
@@ -227,6 +231,7 @@ impl Batcher {
             delivery,
             telemetry,
             metrics,
+            backpressure,
             spool,
             ready: VecDeque::new(),
             in_flight: 0,
@@ -412,6 +417,7 @@ impl Batcher {
             .observe(latency.as_secs_f64());
         match result {
             Ok(()) => {
+                self.backpressure.succeeded(now_ms());
                 self.limit
                     .on_success(latency, self.in_flight + 1, Instant::now());
                 self.settled(job, None);
@@ -606,6 +612,7 @@ impl Batcher {
 
     fn set_depth(&self) {
         self.metrics.batcher_queue_depth.set(self.held as i64);
+        self.backpressure.set_held(self.held);
     }
 
     fn publish_gauges(&self) {

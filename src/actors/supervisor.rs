@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use arc_swap::ArcSwapOption;
 
-use super::batcher::{Batcher, Committed, Drain, DrainReport};
+use super::batcher::{Backpressure, Batcher, Committed, Drain, DrainReport};
 use super::decision::DecisionPool;
 use super::refresher::ArtifactRefresher;
 use super::spool_writer;
@@ -66,6 +66,7 @@ pub struct Resources {
     pub metrics: Arc<Metrics>,
     pub delivery: Arc<DeliveryClient>,
     pub pool: DecisionPool,
+    pub backpressure: Arc<Backpressure>,
 }
 
 /// What the Supervisor started, for the client to talk to.
@@ -122,6 +123,7 @@ impl Supervisor {
             r.delivery.clone(),
             r.telemetry.clone(),
             r.metrics.clone(),
+            r.backpressure.clone(),
             self.spool.clone(),
         );
         let addr = Batcher::start_in_arbiter(&self.batcher_arbiter, move |_| batcher);

@@ -18,7 +18,7 @@ pub use attributes::Attributes;
 use attributes::{add_mboxes, attributes_of};
 use validate::{validate_notifications, validate_request};
 
-use crate::actors::batcher::{Enqueue, InjectPanic};
+use crate::actors::batcher::{Backpressure, Enqueue, InjectPanic};
 use crate::actors::decision::{Decide, DecisionPool, PoolError};
 use crate::actors::supervisor::{
     BatcherSlot, Resources, Shutdown, ShutdownReport, Started, Supervisor,
@@ -80,6 +80,8 @@ struct Inner {
     batcher: BatcherSlot,
     /// The durable spool, when `spool.dir` is set.
     spool: Option<Spool>,
+    /// Slows calls down while the Batcher's backlog is high (see its docs).
+    backpressure: Arc<Backpressure>,
     supervisor: Addr<Supervisor>,
     delivery: Arc<DeliveryClient>,
     geo: GeoClient,
@@ -105,6 +107,10 @@ impl TargetClient {
             config.batcher.telemetry_capacity,
         ));
         let pool = DecisionPool::start(config.decision_actors(), config.decision.max_in_flight);
+        let backpressure = Arc::new(Backpressure::new(
+            config.batcher.backpressure_at,
+            Duration::from_millis(config.batcher.backpressure_max_wait_ms),
+        ));
         let with_refresher = config.target.decisioning_method != DecisioningMethod::ServerSide;
         let Started {
             supervisor,
@@ -118,6 +124,7 @@ impl TargetClient {
                 metrics: metrics.clone(),
                 delivery: delivery.clone(),
                 pool: pool.clone(),
+                backpressure: backpressure.clone(),
             },
             with_refresher,
         )
@@ -136,6 +143,7 @@ impl TargetClient {
                 pool,
                 batcher,
                 spool,
+                backpressure,
                 supervisor,
                 delivery,
                 geo,
@@ -375,6 +383,10 @@ impl TargetClient {
         let metrics = &self.inner.metrics;
         let count = notifications.len() as u64;
         metrics.notifications_owed.inc_by(count);
+        let waited = self.inner.backpressure.wait(now).await;
+        if !waited.is_zero() {
+            metrics.backpressure_wait.observe(waited.as_secs_f64());
+        }
         let owed = Owed::new(
             &prepared.request,
             notifications,

@@ -41,7 +41,15 @@ impl Harness {
         };
         let delivery = Arc::new(DeliveryClient::new(settings, metrics.clone()).unwrap());
         let telemetry = Arc::new(TelemetryBuffer::new(true, 100));
-        let batcher = Batcher::new(config, delivery, telemetry.clone(), metrics.clone(), None);
+        let backpressure = Arc::new(Backpressure::new(0, Duration::ZERO));
+        let batcher = Batcher::new(
+            config,
+            delivery,
+            telemetry.clone(),
+            metrics.clone(),
+            backpressure,
+            None,
+        );
         Self {
             fake,
             metrics,
@@ -87,6 +95,8 @@ fn config() -> BatcherConfig {
         retry_base_ms: 5,
         retry_max_ms: 20,
         max_age_secs: 3600,
+        backpressure_at: 0,
+        backpressure_max_wait_ms: 0,
         telemetry_capacity: 100,
     }
 }
