@@ -37,9 +37,14 @@ RUN apt-get update \
 COPY --from=build /usr/local/bin/offerd /usr/local/bin/offerd
 COPY config.toml /etc/offerd/config.toml
 COPY examples /usr/share/offerd/examples
+# The notification spool: owed notifications survive a crash or a kill -9 here. Mount a
+# volume on it (a Kubernetes PVC, or an emptyDir to survive container restarts only).
+RUN mkdir -p /var/lib/offerd/spool && chown 10001:10001 /var/lib/offerd/spool
+VOLUME /var/lib/offerd/spool
 # Relative paths in a config (like the default `examples/demo-artifact.json`) resolve here.
 WORKDIR /usr/share/offerd
-ENV OFFERD_SERVER__BIND=0.0.0.0:8080
+ENV OFFERD_SERVER__BIND=0.0.0.0:8080 \
+    OFFERD_SPOOL__DIR=/var/lib/offerd/spool
 USER 10001:10001
 EXPOSE 8080
 # No curl in the image: bash's /dev/tcp asks /health/ready (200 once an artifact is loaded).

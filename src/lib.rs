@@ -4,23 +4,29 @@
 //!   HTTP (src/http: parse, validate, reply)
 //!      |  get_offers / send_notifications / get_attributes
 //!      v
-//!   TargetClient (src/client.rs) ── library API, usable without HTTP
-//!      |                 |                         |
-//!      | Decide          | server-side / hybrid    | Enqueue (owed notifications)
-//!      v                 v                         v
-//!   DecisionPool      DeliveryClient ──────────> Batcher ── merges per visitor+session,
-//!   (SyncArbiter of   (src/upstream)              retries, drains on shutdown ──> Target
-//!    DecisionActors,
-//!    semaphore gate)       Supervisor ── starts & restarts ──> ArtifactRefresher
-//!      |                                                        | polls file / CDN / inline,
-//!      | reads Arc<LoadedArtifact>                              | ETag, rules.bin, compiles
-//!      +──────────────────── ArtifactStore (ArcSwap) <──────────+ publishes
+//!   TargetClient (src/client) ── library API, usable without HTTP
+//!      |                 |                      | owed notifications (awaited: on disk
+//!      | Decide          | server-side / hybrid |  before the answer leaves)
+//!      v                 v                      v
+//!   DecisionPool      DeliveryClient       SpoolWriter ── group commit ──> spool (SQLite)
+//!   (SyncArbiter of   (src/upstream)            | Committed records          ^ read back:
+//!    DecisionActors,        ^                   v                            | replay, backlog
+//!    semaphore gate)        └──────────────── Batcher ── merges per visitor+session, adaptive
+//!      |                      notifications     |       concurrency, retries by age ──> Target
+//!      |                                        └── acknowledges (deletes) what Target took
+//!      |                   Supervisor ── starts & restarts ──> Batcher, ArtifactRefresher
+//!      | reads Arc<LoadedArtifact>                              | polls file / CDN / inline,
+//!      +──────────────────── ArtifactStore (ArcSwap) <──────────+ ETag, rules.bin, compiles
 //! ```
+//!
+//! Without `spool.dir` the client hands owed notifications straight to the Batcher
+//! (`Enqueue`), memory only.
 //!
 //! - [`engine`]: the pure on-device decisioning engine — artifact in, decisions out, no
 //!   I/O (clock, geo and ids are inputs).
 //! - [`model`]: the Delivery API types (camelCase on the wire, unknown fields kept).
-//! - [`actors`]: Supervisor, ArtifactRefresher, DecisionActor pool, Batcher.
+//! - [`actors`]: Supervisor, ArtifactRefresher, DecisionActor pool, Batcher, SpoolWriter.
+//! - [`owed`], [`spool`]: owed notifications as bytes, and the durable spool.
 //! - [`client`]: `TargetClient`, what the Target SDKs offer.
 //! - [`http`]: the actix-web adapter over the client.
 //! - [`upstream`]: Delivery API, artifact and geo clients.

@@ -48,7 +48,14 @@ pub async fn run(options: E2eOptions) -> anyhow::Result<bool> {
     let outcome = with_offerd(&options, fake.addr.port()).await;
     let stats = fake.stats();
     fake.stop().await?;
-    Ok(judge(&outcome?, &stats))
+    // Cutting connections may cut the answers to requests the fake already counted
+    // (every stream of an HTTP/2 connection at once): their resends are duplicates no
+    // client can avoid, so they are reported but allowed. A 503 has no such excuse.
+    let resets = options
+        .fake
+        .outage
+        .is_some_and(|o| matches!(o.mode, crate::fake::OutageMode::Reset));
+    Ok(judge(&outcome?, &stats, resets))
 }
 
 /// Starts offerd, drives it, stops it; SIGTERM is sent whatever happened before.
@@ -92,7 +99,7 @@ async fn drive(options: &E2eOptions, offerd: &mut Offerd) -> anyhow::Result<u64>
 }
 
 /// Prints the verdict; true when every owed notification arrived exactly once.
-fn judge(outcome: &Outcome, stats: &Stats) -> bool {
+fn judge(outcome: &Outcome, stats: &Stats, duplicates_allowed: bool) -> bool {
     let received = stats.notifications;
     let lost = outcome.owed.saturating_sub(stats.distinct_notification_ids);
     let duplicated = stats.duplicate_notification_ids;
@@ -105,10 +112,13 @@ fn judge(outcome: &Outcome, stats: &Stats) -> bool {
         "notifications: sent={} received={received} lost={lost} duplicated={duplicated}",
         outcome.owed
     );
-    let ok = received == outcome.owed
-        && stats.distinct_notification_ids == outcome.owed
-        && duplicated == 0
+    let ok = stats.distinct_notification_ids == outcome.owed
+        && (duplicated == 0 || duplicates_allowed)
+        && received == outcome.owed + duplicated
         && outcome.exit.success();
+    if duplicated > 0 && duplicates_allowed {
+        println!("duplicates allowed: connections were cut after the fake counted their requests");
+    }
     if !outcome.exit.success() {
         println!("offerd exit status: {}", outcome.exit);
     }

@@ -190,6 +190,8 @@ pub struct Batcher {
     finished: bool,
     /// Tells the call and backoff tasks that the batcher is gone.
     stop: tokio::sync::watch::Sender<bool>,
+    /// Tells backoff tasks that a drain started, and its deadline.
+    drain_clock: tokio::sync::watch::Sender<Option<Instant>>,
     warned: HashMap<&'static str, (Instant, u64)>,
 }
 
@@ -245,6 +247,7 @@ impl Batcher {
             draining: None,
             finished: false,
             stop: tokio::sync::watch::Sender::new(false),
+            drain_clock: tokio::sync::watch::Sender::new(None),
             warned: HashMap::new(),
         }
     }
@@ -469,12 +472,21 @@ impl Batcher {
         self.backing_off += 1;
         let addr = ctx.address();
         let mut stopped = self.stop.subscribe();
+        let mut drain = self.drain_clock.subscribe();
+        let policy = self.policy;
         // A task, not `ctx.run_later`, for the same reason as in `pump`.
         actix_rt::spawn(async move {
             tokio::select! {
-                () = tokio::time::sleep(delay) => addr.do_send(RetryDue(job)),
-                _ = stopped.changed() => {}
+                () = tokio::time::sleep(delay) => {}
+                // A drain that starts mid-pause must not wait out a long backoff: the
+                // pause starts again, within the drain's deadline.
+                Ok(()) = drain.changed() => {
+                    let deadline = *drain.borrow_and_update();
+                    tokio::time::sleep(policy.delay(0, deadline)).await;
+                }
+                _ = stopped.changed() => return,
             }
+            addr.do_send(RetryDue(job));
         });
     }
 
@@ -787,6 +799,7 @@ impl Handler<Drain> for Batcher {
                 });
                 let left = msg.deadline.saturating_duration_since(Instant::now());
                 ctx.run_later(left, |act, ctx| act.drain_deadline(ctx));
+                self.drain_clock.send_replace(Some(msg.deadline));
                 self.tick(ctx);
             }
         }

@@ -383,6 +383,14 @@ impl TargetClient {
         let metrics = &self.inner.metrics;
         let count = notifications.len() as u64;
         metrics.notifications_owed.inc_by(count);
+        if self.inner.config.upstream.offline {
+            // The offline demo sends nothing: counted, never spooled or queued.
+            let dropped = metrics
+                .notifications_dropped
+                .with_label_values(&["offline"]);
+            dropped.inc_by(count);
+            return Ok(());
+        }
         let waited = self.inner.backpressure.wait(now).await;
         if !waited.is_zero() {
             metrics.backpressure_wait.observe(waited.as_secs_f64());
