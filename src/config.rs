@@ -203,7 +203,7 @@ pub struct BatcherConfig {
     /// `batcher.queue_capacity`: notifications held in memory (queued, in flight or
     /// waiting to be retried), at most ~1 KiB each. Past it, without a spool new ones
     /// are refused (counted, reason `overflow`); with a spool they wait on disk.
-    /// Default 100000.
+    /// Default 50000 (about 50 MiB at worst, a whole outage's worth backing off).
     pub queue_capacity: usize,
     /// `batcher.linger_ms`: how long a visitor+session's notifications may wait for
     /// more before they are sent (Target takes one visitor and session per request).
@@ -245,7 +245,7 @@ pub struct BatcherConfig {
 impl Default for BatcherConfig {
     fn default() -> Self {
         Self {
-            queue_capacity: 100_000,
+            queue_capacity: 50_000,
             linger_ms: 200,
             max_notifications_per_request: 50,
             initial_concurrency: 64,

@@ -77,7 +77,7 @@ pub struct Metrics {
     pub notifications_sent: IntCounter,
     /// Notification sends retried after a retryable failure.
     pub notifications_retried: IntCounter,
-    /// Notifications given up on, by reason (overflow, rejected, retries_exhausted, shutdown).
+    /// Notifications given up on, by reason (see [`DROP_REASONS`]).
     pub notifications_dropped: IntCounterVec,
     /// Telemetry entries dropped because their buffer was full.
     pub telemetry_dropped: IntCounter,
@@ -132,7 +132,7 @@ impl Metrics {
             ),
             batcher_queue_depth: gauge(
                 "batcher_queue_depth",
-                "notification requests waiting to be sent",
+                "notifications held in memory: queued, in flight or backing off",
             ),
             notifications_owed: counter(
                 "notifications_owed_total",

@@ -100,11 +100,6 @@ struct Attempted {
     latency: Duration,
 }
 
-/// A job's backoff is over: it may be sent again.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct RetryDue(Job);
-
 /// Panics inside the Batcher: how tests show the Supervisor restarts it.
 #[doc(hidden)]
 #[derive(Message)]
@@ -177,7 +172,11 @@ pub struct Batcher {
     queue: Queue,
     ready: VecDeque<Job>,
     in_flight: usize,
-    backing_off: usize,
+    /// Jobs waiting out a backoff, by when they are due (and a tie-breaker). Held
+    /// here rather than in a timer task each: a backoff then costs its job alone,
+    /// which matters with a whole outage's worth waiting.
+    backing_off: BTreeMap<(Instant, u64), Job>,
+    backoff_seq: u64,
     /// Notifications in memory: queued, ready, in flight or backing off.
     held: usize,
     ages: Ages,
@@ -190,8 +189,6 @@ pub struct Batcher {
     finished: bool,
     /// Tells the call and backoff tasks that the batcher is gone.
     stop: tokio::sync::watch::Sender<bool>,
-    /// Tells backoff tasks that a drain started, and its deadline.
-    drain_clock: tokio::sync::watch::Sender<Option<Instant>>,
     warned: HashMap<&'static str, (Instant, u64)>,
 }
 
@@ -237,7 +234,8 @@ impl Batcher {
             spool,
             ready: VecDeque::new(),
             in_flight: 0,
-            backing_off: 0,
+            backing_off: BTreeMap::new(),
+            backoff_seq: 0,
             held: 0,
             ages: Ages::default(),
             limit,
@@ -247,7 +245,6 @@ impl Batcher {
             draining: None,
             finished: false,
             stop: tokio::sync::watch::Sender::new(false),
-            drain_clock: tokio::sync::watch::Sender::new(None),
             warned: HashMap::new(),
         }
     }
@@ -428,7 +425,7 @@ impl Batcher {
             Err(UpstreamError::Offline) => self.settled(job, Some("offline")),
             Err(error) if error.is_retryable() => {
                 self.limit.on_overload(Instant::now());
-                self.retry(job, &error, ctx);
+                self.retry(job, &error);
             }
             Err(UpstreamError::Status { status, body }) => self.rejected(job, status, &body),
             Err(error) => {
@@ -449,7 +446,7 @@ impl Batcher {
     }
 
     /// A retryable failure: back off (holding no call slot) unless too old.
-    fn retry(&mut self, mut job: Job, error: &UpstreamError, ctx: &mut Context<Self>) {
+    fn retry(&mut self, mut job: Job, error: &UpstreamError) {
         if self.policy.expired(job.newest_owed_ms(), now_ms()) {
             let n = job.notifications() as u64;
             self.warn(
@@ -469,25 +466,30 @@ impl Batcher {
         let delay = self.policy.delay(job.attempt, deadline);
         job.attempt = job.attempt.saturating_add(1);
         tracing::debug!(%error, attempt = job.attempt, delay_ms = delay.as_millis() as u64, "retrying a notification request");
-        self.backing_off += 1;
-        let addr = ctx.address();
-        let mut stopped = self.stop.subscribe();
-        let mut drain = self.drain_clock.subscribe();
-        let policy = self.policy;
-        // A task, not `ctx.run_later`, for the same reason as in `pump`.
-        actix_rt::spawn(async move {
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                // A drain that starts mid-pause must not wait out a long backoff: the
-                // pause starts again, within the drain's deadline.
-                Ok(()) = drain.changed() => {
-                    let deadline = *drain.borrow_and_update();
-                    tokio::time::sleep(policy.delay(0, deadline)).await;
-                }
-                _ = stopped.changed() => return,
+        self.backoff_seq += 1;
+        self.backing_off
+            .insert((Instant::now() + delay, self.backoff_seq), job);
+    }
+
+    /// Jobs whose backoff is over go back to the ready queue.
+    fn take_due_retries(&mut self, now: Instant) {
+        while let Some(entry) = self.backing_off.first_entry() {
+            if entry.key().0 > now {
+                break;
             }
-            addr.do_send(RetryDue(job));
-        });
+            self.ready.push_back(entry.remove());
+        }
+    }
+
+    /// A drain started: no job waits out a long backoff; each is due within a base
+    /// delay (jittered, so they do not all go at once), and within the deadline.
+    fn hasten_retries(&mut self, deadline: Instant) {
+        let now = Instant::now();
+        let waiting = std::mem::take(&mut self.backing_off);
+        for ((due, seq), job) in waiting {
+            let sooner = now + self.policy.delay(0, Some(deadline));
+            self.backing_off.insert((due.min(sooner), seq), job);
+        }
     }
 
     /// Target refused the request: split it until the bad notification is alone.
@@ -602,6 +604,7 @@ impl Batcher {
 
     /// The periodic work: cut lingering keys, read the spool, acknowledge, gauges.
     fn tick(&mut self, ctx: &mut Context<Self>) {
+        self.take_due_retries(Instant::now());
         let mut batches = Vec::new();
         if self.draining.is_some() {
             self.queue.take_all(&mut batches);
@@ -641,7 +644,7 @@ impl Batcher {
 
     fn idle(&self) -> bool {
         let behind = self.spool.as_ref().is_some_and(|l| l.behind);
-        self.held == 0 && self.in_flight == 0 && self.backing_off == 0 && !behind
+        self.held == 0 && self.in_flight == 0 && self.backing_off.is_empty() && !behind
     }
 
     fn finish_if_drained(&mut self, ctx: &mut Context<Self>) {
@@ -749,19 +752,6 @@ impl Handler<Attempted> for Batcher {
     }
 }
 
-impl Handler<RetryDue> for Batcher {
-    type Result = ();
-
-    fn handle(&mut self, RetryDue(job): RetryDue, ctx: &mut Context<Self>) {
-        self.backing_off = self.backing_off.saturating_sub(1);
-        if self.finished {
-            return;
-        }
-        self.ready.push_back(job);
-        self.pump(ctx);
-    }
-}
-
 impl Handler<Committed> for Batcher {
     type Result = ();
 
@@ -799,7 +789,7 @@ impl Handler<Drain> for Batcher {
                 });
                 let left = msg.deadline.saturating_duration_since(Instant::now());
                 ctx.run_later(left, |act, ctx| act.drain_deadline(ctx));
-                self.drain_clock.send_replace(Some(msg.deadline));
+                self.hasten_retries(msg.deadline);
                 self.tick(ctx);
             }
         }

@@ -1,7 +1,8 @@
 //! The fake Adobe Target: one actix-web server on 127.0.0.1:0 serving the artifact
 //! (`GET /rules.json`, swappable, with ETag and 304), the Delivery API
-//! (`POST /rest/v1/delivery`, recording every request, canned or failing answers) and
-//! the geo endpoint (`GET /geo`, counted). Tests read what it saw through accessors.
+//! (`POST /rest/v1/delivery`, recording every request and the status it answered,
+//! canned or failing answers, a 400 for chosen notification ids) and the geo endpoint
+//! (`GET /geo`, counted). Tests read what it saw through accessors.
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -29,6 +30,8 @@ struct ArtifactReply {
 pub struct Recorded {
     pub query: HashMap<String, String>,
     pub body: Value,
+    /// The status the fake answered with: 200 means Target accepted the request.
+    pub status: u16,
 }
 
 impl Recorded {
@@ -55,6 +58,18 @@ impl Recorded {
     pub fn tnt_id(&self) -> Option<&str> {
         self.body.pointer("/id/tntId").and_then(Value::as_str)
     }
+
+    /// The ids of the notifications the request carries, in body order.
+    pub fn notification_ids(&self) -> Vec<String> {
+        let notifications = self.notifications();
+        let ids = notifications.iter().filter_map(|n| n["id"].as_str());
+        ids.map(str::to_owned).collect()
+    }
+
+    /// True when the fake answered 200: what Target has counted.
+    pub fn accepted(&self) -> bool {
+        self.status == 200
+    }
 }
 
 /// The fake's state, shared by its handlers and the test.
@@ -62,6 +77,8 @@ struct FakeState {
     artifact: Mutex<ArtifactReply>,
     /// Status the Delivery API answers with; 200 means "the canned answer".
     delivery_status: AtomicUsize,
+    /// A request holding a notification whose id starts with this is answered 400.
+    rejected_prefix: Mutex<Option<String>>,
     deliveries: Mutex<Vec<Recorded>>,
     artifact_requests: AtomicUsize,
     not_modified: AtomicUsize,
@@ -92,6 +109,7 @@ impl FakeUpstream {
                 etag: Some(DEMO_ETAG.into()),
             }),
             delivery_status: AtomicUsize::new(200),
+            rejected_prefix: Mutex::new(None),
             deliveries: Mutex::new(Vec::new()),
             artifact_requests: AtomicUsize::new(0),
             not_modified: AtomicUsize::new(0),
@@ -157,6 +175,12 @@ impl FakeUpstream {
             .store(status.into(), Ordering::SeqCst);
     }
 
+    /// Answers 400 to every Delivery API request holding a notification whose id
+    /// starts with `prefix`, whatever [`Self::set_delivery_status`] says.
+    pub fn reject_notification_ids_starting_with(&self, prefix: &str) {
+        *lock(&self.state.rejected_prefix) = Some(prefix.into());
+    }
+
     /// Every Delivery API request so far, in arrival order.
     pub fn deliveries(&self) -> Vec<Recorded> {
         lock(&self.state.deliveries).clone()
@@ -172,6 +196,13 @@ impl FakeUpstream {
     pub fn notification_requests(&self) -> Vec<Recorded> {
         let all = self.deliveries().into_iter();
         all.filter(|r| !r.notifications().is_empty()).collect()
+    }
+
+    /// The ids of the notifications in requests the fake answered 200, in arrival
+    /// order, duplicates included.
+    pub fn accepted_notification_ids(&self) -> Vec<String> {
+        let requests = self.deliveries().into_iter().filter(Recorded::accepted);
+        requests.flat_map(|r| r.notification_ids()).collect()
     }
 
     /// Every notification received, across requests.
@@ -231,11 +262,25 @@ async fn delivery(state: web::Data<FakeState>, req: HttpRequest, body: web::Byte
         .into_owned()
         .collect();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let recorded = Recorded { query, body };
+    let mut recorded = Recorded {
+        query,
+        body,
+        status: 200,
+    };
+    let prefix = lock(&state.rejected_prefix).clone();
+    let rejected = prefix.is_some_and(|p| {
+        let ids = recorded.notification_ids();
+        ids.iter().any(|id| id.starts_with(&p))
+    });
+    let status = if rejected {
+        400
+    } else {
+        let status = state.delivery_status.load(Ordering::SeqCst);
+        u16::try_from(status).expect("a status set from a u16")
+    };
+    recorded.status = status;
     lock(&state.deliveries).push(recorded.clone());
-    let status = state.delivery_status.load(Ordering::SeqCst);
     if status != 200 {
-        let status = u16::try_from(status).expect("a status set from a u16");
         let status = StatusCode::from_u16(status).expect("a valid status");
         return HttpResponse::build(status)
             .json(json!({"status": status.as_u16(), "message": "fake failure"}));

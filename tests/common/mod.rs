@@ -1,15 +1,19 @@
 //! The black-box harness: a [`FakeUpstream`] playing Adobe Target (artifact CDN,
 //! Delivery API, geo endpoint) on 127.0.0.1, a [`TestApp`] running the real offerd
-//! HTTP server against it, and [`eventually`] for waiting by bounded polling.
+//! HTTP server against it, and [`eventually`] for waiting by bounded polling. For the
+//! durability tests: [`TcpProxy`] (a transport-level outage between offerd and the
+//! fake), [`OfferdProcess`] (the real binary as a child process) and [`TempDir`].
 //!
 //! Everything runs inside the test's actix `System` (`#[actix_rt::test]`); both servers
 //! are stopped when the [`TestApp`] or [`FakeUpstream`] is dropped.
 
 mod fake;
+mod process;
+mod proxy;
 
 use std::future::Future;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
@@ -18,6 +22,8 @@ use offerd::config::Config;
 use serde_json::{Value, json};
 
 pub use fake::{FakeUpstream, Recorded};
+pub use process::OfferdProcess;
+pub use proxy::TcpProxy;
 
 /// How long a test waits for something that should happen on its own (a poll, a
 /// flush). Generous: the cores are shared with other builds.
@@ -41,6 +47,37 @@ where
             return false;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A fresh directory under the system's temp dir, removed when dropped — unless the
+/// test is failing: then it is kept (and named on stderr) for a look at the spool
+/// and the logs.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Creates `offerd-<label>-<uuid>`.
+    pub fn new(label: &str) -> Self {
+        let name = format!("offerd-{label}-{}", uuid::Uuid::new_v4());
+        let dir = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        Self(dir)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept for a look: {}", self.0.display());
+            return;
+        }
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -7,12 +7,16 @@
 //! - `notifications`: what reaches Target's notification endpoint — merged per visitor
 //!   and session, none for prefetch, telemetry, retries and refusals, the shutdown drain;
 //! - `remote`: server-side and hybrid decisioning, the learned edge cluster, geo;
-//! - `artifact`: liveness and readiness, refreshes, 304s and bad downloads.
+//! - `artifact`: liveness and readiness, refreshes, 304s and bad downloads;
+//! - `durability`: nothing owed is lost across outages (503s, resets), `kill -9` of the
+//!   binary, a Batcher panic, a backlog larger than memory; what cannot be kept is
+//!   refused and counted.
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod api;
 mod artifact;
+mod durability;
 mod notifications;
 mod remote;
