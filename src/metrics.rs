@@ -7,7 +7,7 @@ use prometheus::{
 };
 
 /// Why a notification was given up on (`notifications_dropped_total{reason}`).
-pub const DROP_REASONS: [&str; 7] = [
+pub const DROP_REASONS: [&str; 8] = [
     // the in-memory queue (no spool) or the batcher's mailbox was full
     "overflow",
     // the spool reached spool.max_bytes
@@ -20,6 +20,8 @@ pub const DROP_REASONS: [&str; 7] = [
     "offline",
     // memory only: not sent by the shutdown deadline
     "shutdown",
+    // memory only: held by a Batcher that died (with a spool they are replayed)
+    "crash",
     // the request could not be built or sent at all (a bug or a bad setting)
     "invalid",
 ];

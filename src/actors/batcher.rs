@@ -261,6 +261,10 @@ impl Batcher {
     fn admit(&mut self, owed: Owed, seq: u64, len: u32, ctx: &mut Context<Self>) {
         let n = owed.notifications.len();
         if n == 0 {
+            // Nothing to send: the record is done with at once.
+            if let (Some(link), true) = (&mut self.spool, seq > 0) {
+                link.acks.push((seq, len));
+            }
             return;
         }
         self.held += n;

@@ -150,12 +150,30 @@ impl Supervisor {
         let batcher_alive = self.batcher.load().as_ref().is_some_and(|a| a.connected());
         if !batcher_alive {
             self.restarted("batcher");
+            self.count_lost_with_the_batcher();
             self.start_batcher();
         }
         if self.refresher.as_ref().is_some_and(|a| !a.connected()) {
             self.restarted("refresher");
             self.start_refresher();
         }
+    }
+
+    /// Without a spool, what the dead Batcher held is gone: counted (its last
+    /// published depth) so the books still balance. With a spool it is replayed.
+    fn count_lost_with_the_batcher(&self) {
+        let metrics = &self.resources.metrics;
+        let held = u64::try_from(metrics.batcher_queue_depth.get()).unwrap_or(0);
+        metrics.batcher_queue_depth.set(0);
+        if self.spool.is_some() || held == 0 {
+            return;
+        }
+        let dropped = metrics.notifications_dropped.with_label_values(&["crash"]);
+        dropped.inc_by(held);
+        tracing::error!(
+            dropped = held,
+            "notifications held by the dead batcher are lost (no spool)"
+        );
     }
 
     fn restarted(&self, actor: &'static str) {

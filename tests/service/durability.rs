@@ -405,3 +405,27 @@ async fn memory_only_mode_counts_what_it_cannot_hold() {
     assert_eq!(owed, 20.0);
     assert_eq!(owed, sent + dropped_total, "owed == sent + dropped");
 }
+
+#[actix_rt::test]
+async fn without_a_spool_a_batcher_panic_is_counted_as_crash() {
+    let app = TestApp::ready(quick_retries).await;
+    app.fake.set_delivery_status(503);
+    for i in 0..5 {
+        execute(&app, "crash", i).await;
+    }
+    app.client.inject_batcher_panic();
+    let counted = eventually(RECOVERY, || async { dropped(&app, "crash").await == 5.0 }).await;
+    assert!(
+        counted,
+        "what the dead batcher held was not counted as crash"
+    );
+    assert_eq!(
+        app.metric("offerd_actor_restarts_total{actor=\"batcher\"}")
+            .await,
+        Some(1.0)
+    );
+    let (status, _) = app
+        .post_json("/v1/offers", &execute_for("after", "crash"))
+        .await;
+    assert_eq!(status, 200, "offerd answers after the restart");
+}
