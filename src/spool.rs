@@ -53,6 +53,14 @@ impl From<rusqlite::Error> for SpoolError {
     }
 }
 
+/// An append the spool did not take, with the notifications handed back so the
+/// caller can still deliver them from memory (`None` only if the writer died mid-way).
+#[derive(Debug)]
+pub struct Refused {
+    pub error: SpoolError,
+    pub owed: Option<Owed>,
+}
+
 /// A record read back or just committed: what the Batcher queues.
 #[derive(Debug)]
 pub struct Record {
@@ -68,7 +76,7 @@ pub(crate) enum Command {
     Append {
         owed: Owed,
         bytes: Vec<u8>,
-        done: oneshot::Sender<Result<u64, SpoolError>>,
+        done: oneshot::Sender<Result<u64, Refused>>,
     },
     /// Target took these records (seq, len): delete them with the next commit.
     Delete(Vec<(u64, u32)>),
@@ -115,15 +123,22 @@ impl Spool {
 
     /// Stores `owed`; resolves once it is durable (`sync = "answer"`) or written
     /// (`"interval"`). The Batcher gets the record from the writer.
-    pub async fn append(&self, owed: Owed) -> Result<u64, SpoolError> {
+    pub async fn append(&self, owed: Owed) -> Result<u64, Refused> {
         let bytes = owed.to_record();
         let (done, answer) = oneshot::channel();
         let command = Command::Append { owed, bytes, done };
-        self.commands
-            .send(command)
-            .await
-            .map_err(|_| SpoolError::Stopped)?;
-        answer.await.map_err(|_| SpoolError::Stopped)?
+        if let Err(closed) = self.commands.send(command).await {
+            let owed = match closed.0 {
+                Command::Append { owed, .. } => Some(owed),
+                _ => None,
+            };
+            let error = SpoolError::Stopped;
+            return Err(Refused { error, owed });
+        }
+        answer.await.unwrap_or(Err(Refused {
+            error: SpoolError::Stopped,
+            owed: None,
+        }))
     }
 
     /// Asks for records Target took to be deleted; false when the writer's inbox is

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{SpoolConfig, SyncMode};
 use crate::metrics::Metrics;
-use crate::spool::{Command, Record, Spool, SpoolError, SpoolLevel, Store};
+use crate::spool::{Command, Record, Refused, Spool, SpoolError, SpoolLevel, Store};
 
 /// Commands the inbox holds. Why 16384: callers wait on it only when the disk falls
 /// behind; this many is about a second of answers at full speed, a few MB.
@@ -174,7 +174,11 @@ impl SpoolWriter {
         for (owed, record, done) in appends {
             let len = record.len() as u64;
             if bytes.saturating_add(len) > max_bytes {
-                let _ = done.send(Err(SpoolError::Full { max_bytes }));
+                let error = SpoolError::Full { max_bytes };
+                let _ = done.send(Err(Refused {
+                    error,
+                    owed: Some(owed),
+                }));
                 continue;
             }
             bytes += len;
@@ -200,8 +204,11 @@ impl SpoolWriter {
         if let Err(err) = result {
             self.metrics.spool_errors.inc();
             tracing::error!(error = %err, appends = appends.len(), deletes = deletes.len(), "spool commit failed");
-            for (_, _, done) in appends {
-                let _ = done.send(Err(err.clone()));
+            for (owed, _, done) in appends {
+                let _ = done.send(Err(Refused {
+                    error: err.clone(),
+                    owed: Some(owed),
+                }));
             }
             // Deletes are kept for the next commit; sequence numbers are not used up,
             // so the Batcher never sees a gap that is not there.
@@ -277,5 +284,5 @@ impl SpoolWriter {
 type Appended = (
     crate::owed::Owed,
     Vec<u8>,
-    oneshot::Sender<Result<u64, SpoolError>>,
+    oneshot::Sender<Result<u64, Refused>>,
 );

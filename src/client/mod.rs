@@ -13,10 +13,12 @@ use arc_swap::ArcSwapOption;
 
 mod attributes;
 mod validate;
+mod warn_every;
 
 pub use attributes::Attributes;
 use attributes::{add_mboxes, attributes_of};
 use validate::{validate_notifications, validate_request};
+use warn_every::WarnEvery;
 
 use crate::actors::batcher::{Backpressure, Enqueue, InjectPanic};
 use crate::actors::decision::{Decide, DecisionPool, PoolError};
@@ -31,7 +33,7 @@ use crate::engine::{RandomIds, remote_dependency, telemetry};
 use crate::metrics::Metrics;
 use crate::model::*;
 use crate::owed::Owed;
-use crate::spool::{Spool, SpoolError};
+use crate::spool::{Refused, Spool, SpoolError};
 use crate::store::{ArtifactStore, LoadedArtifact};
 use crate::telemetry_buffer::TelemetryBuffer;
 use crate::upstream::UpstreamError;
@@ -82,6 +84,10 @@ struct Inner {
     spool: Option<Spool>,
     /// Slows calls down while the Batcher's backlog is high (see its docs).
     backpressure: Arc<Backpressure>,
+    /// Refusals are logged at most once a second each.
+    spool_full_warning: WarnEvery,
+    spool_error_warning: WarnEvery,
+    overflow_warning: WarnEvery,
     supervisor: Addr<Supervisor>,
     delivery: Arc<DeliveryClient>,
     geo: GeoClient,
@@ -144,6 +150,9 @@ impl TargetClient {
                 batcher,
                 spool,
                 backpressure,
+                spool_full_warning: WarnEvery::default(),
+                spool_error_warning: WarnEvery::default(),
+                overflow_warning: WarnEvery::default(),
                 supervisor,
                 delivery,
                 geo,
@@ -410,32 +419,46 @@ impl TargetClient {
             ClientError::InvalidRequest(format!("notifications cannot be serialized: {e}"))
         })?;
         let owed = match &self.inner.spool {
-            Some(spool) => match spool.append(owed.clone()).await {
+            Some(spool) => match spool.append(owed).await {
                 Ok(_) => return Ok(()),
-                Err(SpoolError::Full { max_bytes }) => {
+                Err(Refused {
+                    error: SpoolError::Full { max_bytes },
+                    ..
+                }) => {
                     metrics
                         .notifications_dropped
                         .with_label_values(&["spool_full"])
                         .inc_by(count);
-                    tracing::warn!(
-                        notifications = count,
-                        max_bytes,
-                        "spool full (spool.max_bytes): notifications refused"
-                    );
+                    if let Some(n) = self.inner.spool_full_warning.record(count, now) {
+                        tracing::warn!(
+                            notifications = n,
+                            max_bytes,
+                            "spool full (spool.max_bytes): notifications refused"
+                        );
+                    }
                     return Err(ClientError::QueueFull);
                 }
-                Err(err) => {
+                Err(Refused { error, owed }) => {
                     // The disk failed: still deliver, from memory (not durable).
-                    tracing::error!(error = %err, "spool append failed; holding the notifications in memory");
+                    if let Some(n) = self.inner.spool_error_warning.record(count, now) {
+                        tracing::error!(%error, notifications = n, "spool append failed; holding the notifications in memory");
+                    }
+                    let Some(owed) = owed else {
+                        metrics
+                            .notifications_dropped
+                            .with_label_values(&["crash"])
+                            .inc_by(count);
+                        return Err(ClientError::Internal(error.to_string()));
+                    };
                     owed
                 }
             },
             None => owed,
         };
-        self.enqueue_in_memory(owed, count)
+        self.enqueue_in_memory(owed, count, now)
     }
 
-    fn enqueue_in_memory(&self, owed: Owed, count: u64) -> Result<(), ClientError> {
+    fn enqueue_in_memory(&self, owed: Owed, count: u64, now: i64) -> Result<(), ClientError> {
         let batcher = self.inner.batcher.load();
         let Some(batcher) = batcher.as_ref() else {
             return Err(ClientError::Internal("no batcher running".into()));
@@ -449,10 +472,12 @@ impl TargetClient {
                     .notifications_dropped
                     .with_label_values(&["overflow"])
                     .inc_by(count);
-                tracing::warn!(
-                    notifications = count,
-                    "batcher mailbox full: notifications dropped"
-                );
+                if let Some(n) = self.inner.overflow_warning.record(count, now) {
+                    tracing::warn!(
+                        notifications = n,
+                        "batcher mailbox full: notifications dropped"
+                    );
+                }
                 Err(ClientError::QueueFull)
             }
         }

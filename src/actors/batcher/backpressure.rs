@@ -54,8 +54,11 @@ impl Backpressure {
     }
 
     /// Waits while the backlog is high and Target healthy, at most `max_wait`;
-    /// returns how long it waited.
+    /// returns how long it waited (zero when it did not).
     pub async fn wait(&self, now_ms: i64) -> Duration {
+        if !self.should_wait(now_ms) {
+            return Duration::ZERO;
+        }
         let started = Instant::now();
         let deadline = started + self.max_wait;
         while self.should_wait(now_ms) {
