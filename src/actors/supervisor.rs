@@ -1,5 +1,6 @@
-//! The Supervisor: starts the SpoolWriter, the Batcher and the ArtifactRefresher,
-//! restarts the Batcher and the refresher when they die, and owns the shutdown order.
+//! The Supervisor: starts the decision pool, the SpoolWriter, the Batcher and the
+//! ArtifactRefresher, restarts the Batcher and the refresher when they die, and owns
+//! the shutdown order.
 //!
 //! - **Owns** what it takes to build the actors again, and the [`BatcherSlot`]: the
 //!   address of the current Batcher, read by the client and the SpoolWriter.
@@ -65,13 +66,13 @@ pub struct Resources {
     pub telemetry: Arc<TelemetryBuffer>,
     pub metrics: Arc<Metrics>,
     pub delivery: Arc<DeliveryClient>,
-    pub pool: DecisionPool,
     pub backpressure: Arc<Backpressure>,
 }
 
 /// What the Supervisor started, for the client to talk to.
 pub struct Started {
     pub supervisor: Addr<Supervisor>,
+    pub pool: DecisionPool,
     pub batcher: BatcherSlot,
     pub spool: Option<Spool>,
 }
@@ -79,6 +80,7 @@ pub struct Started {
 /// Owns the long-lived actors; see the module docs.
 pub struct Supervisor {
     resources: Resources,
+    pool: DecisionPool,
     batcher: BatcherSlot,
     batcher_arbiter: ArbiterHandle,
     spool: Option<Spool>,
@@ -88,16 +90,19 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// Opens the spool (replaying what an earlier run left), starts the batcher and,
-    /// unless `with_refresher` is false (server-side mode), the refresher; each on an
-    /// arbiter of its own so a busy one never delays the others.
+    /// Starts the decision pool, opens the spool (replaying what an earlier run left),
+    /// starts the batcher and, unless `with_refresher` is false (server-side mode), the
+    /// refresher; each on threads of its own so a busy one never delays the others.
     pub fn start(resources: Resources, with_refresher: bool) -> Result<Started, SpoolError> {
+        let config = &resources.config;
+        let pool = DecisionPool::start(config.decision_actors(), config.decision.max_in_flight);
         let batcher: BatcherSlot = Arc::new(ArcSwapOption::empty());
         let spool = open_spool(&resources, &batcher)?;
         let batcher_arbiter = Arbiter::new().handle();
         let refresher_arbiter = Arbiter::new().handle();
         let mut supervisor = Supervisor {
             resources,
+            pool: pool.clone(),
             batcher: batcher.clone(),
             batcher_arbiter,
             spool: spool.clone(),
@@ -111,6 +116,7 @@ impl Supervisor {
         }
         Ok(Started {
             supervisor: supervisor.start(),
+            pool,
             batcher,
             spool,
         })
@@ -224,7 +230,7 @@ impl Handler<Shutdown> for Supervisor {
 
     fn handle(&mut self, msg: Shutdown, _ctx: &mut Context<Self>) -> Self::Result {
         self.shutting_down = true;
-        let pool = self.resources.pool.clone();
+        let pool = self.pool.clone();
         let batcher = self.batcher.load_full();
         let refresher = self.refresher.take();
         let spool = self.spool.clone();

@@ -112,7 +112,6 @@ impl TargetClient {
             config.target.telemetry_enabled,
             config.batcher.telemetry_capacity,
         ));
-        let pool = DecisionPool::start(config.decision_actors(), config.decision.max_in_flight);
         let backpressure = Arc::new(Backpressure::new(
             config.batcher.backpressure_at,
             Duration::from_millis(config.batcher.backpressure_max_wait_ms),
@@ -120,6 +119,7 @@ impl TargetClient {
         let with_refresher = config.target.decisioning_method != DecisioningMethod::ServerSide;
         let Started {
             supervisor,
+            pool,
             batcher,
             spool,
         } = Supervisor::start(
@@ -129,7 +129,6 @@ impl TargetClient {
                 telemetry: telemetry.clone(),
                 metrics: metrics.clone(),
                 delivery: delivery.clone(),
-                pool: pool.clone(),
                 backpressure: backpressure.clone(),
             },
             with_refresher,
