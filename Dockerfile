@@ -44,11 +44,15 @@ VOLUME /var/lib/offerd/spool
 # Relative paths in a config (like the default `examples/demo-artifact.json`) resolve here.
 WORKDIR /usr/share/offerd
 ENV OFFERD_SERVER__BIND=0.0.0.0:8080 \
-    OFFERD_SPOOL__DIR=/var/lib/offerd/spool
+    OFFERD_SPOOL__DIR=/var/lib/offerd/spool \
+    OFFERD_LOG__FORMAT=json
 USER 10001:10001
 EXPOSE 8080
-# No curl in the image: bash's /dev/tcp asks /health/ready (200 once an artifact is loaded).
+# `offerd ready` asks the configured bind address (whatever OFFERD_SERVER__BIND says) for
+# /health/ready and exits 0 or 1: no shell, no curl. OCI-format builds drop HEALTHCHECK
+# (build with `docker build` or `buildah bud --format docker`); Kubernetes uses its own
+# probes (deploy/).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /health/ready HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '"]
+    CMD ["/usr/local/bin/offerd", "--config", "/etc/offerd/config.toml", "ready"]
 ENTRYPOINT ["/usr/local/bin/offerd", "--config", "/etc/offerd/config.toml"]
 CMD ["serve"]

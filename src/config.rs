@@ -15,14 +15,37 @@ use serde::Deserialize;
 
 use crate::model::DecisioningMethod;
 
-/// Why the configuration is unusable.
+/// Why the configuration is unusable. Each variant's message is complete on its own
+/// (no source chain), so it is printed once.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read configuration: {0}")]
-    Source(#[from] config::ConfigError),
+    /// The file named cannot be read.
+    #[error("cannot read {path}: {reason}")]
+    File { path: String, reason: String },
+    /// A value does not parse or fit its key.
+    #[error("invalid configuration: {0}")]
+    Source(String),
+    /// A value parses but is not allowed.
     #[error("invalid configuration: {key}: {reason}")]
     Invalid { key: &'static str, reason: String },
 }
+
+impl From<config::ConfigError> for ConfigError {
+    fn from(e: config::ConfigError) -> Self {
+        Self::Source(e.to_string())
+    }
+}
+
+/// The sections of the configuration: only `OFFERD_<SECTION>__<KEY>` variables with one
+/// of these are read. Others (`OFFERD_CONFIG`, or the `OFFERD_PORT`,
+/// `OFFERD_SERVICE_HOST`, ... Kubernetes injects for a Service named offerd) are not
+/// configuration keys and are ignored.
+pub const SECTIONS: [&str; 9] = [
+    "server", "target", "artifact", "upstream", "decision", "batcher", "spool", "geo", "log",
+];
+
+/// The location of the demo artifact compiled into the binary (the default).
+pub const EMBEDDED_DEMO: &str = "embedded:demo";
 
 /// Everything offerd can be configured with. Each field documents its key; the
 /// environment variable is `OFFERD_<SECTION>__<KEY>` in upper case.
@@ -108,8 +131,9 @@ impl Default for TargetConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ArtifactConfig {
-    /// `artifact.location`: a file path, `file://` or `http(s)://` URL. Empty = the
-    /// Target CDN URL built from `cdn_base_url`, client and environment.
+    /// `artifact.location`: a file path, `file://` or `http(s)://` URL, or
+    /// `embedded:demo` (the default: the demo artifact compiled into the binary). Empty =
+    /// the Target CDN URL built from `cdn_base_url`, client and environment.
     pub location: String,
     /// `artifact.payload`: an inline artifact (JSON text); wins over `location`.
     pub payload: Option<String>,
@@ -127,7 +151,7 @@ pub struct ArtifactConfig {
 impl Default for ArtifactConfig {
     fn default() -> Self {
         Self {
-            location: "examples/demo-artifact.json".into(),
+            location: EMBEDDED_DEMO.into(),
             payload: None,
             format: "auto".into(),
             cdn_base_url: "https://assets.adobetarget.com".into(),
@@ -354,12 +378,25 @@ pub fn load(
     overrides: &[(&str, String)],
 ) -> Result<Config, ConfigError> {
     let mut builder = config::Config::builder();
-    if let Some(file) = file {
-        builder = builder.add_source(config::File::from(file).required(file_required));
+    if let Some(path) = file {
+        // Read here rather than by the config crate, so an error names the path given.
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let source = config::File::from_str(&text, config::FileFormat::Toml);
+                builder = builder.add_source(source);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !file_required => {}
+            Err(e) => {
+                return Err(ConfigError::File {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                });
+            }
+        }
     }
     let env: HashMap<String, String> = env
         .iter()
-        .filter(|(k, _)| k.starts_with("OFFERD_"))
+        .filter(|(k, _)| is_config_variable(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     builder = builder.add_source(
@@ -375,6 +412,28 @@ pub fn load(
     let config: Config = builder.build()?.try_deserialize()?;
     config.validate()?;
     Ok(config)
+}
+
+/// True for `OFFERD_<SECTION>__<KEY>` with a known section.
+fn is_config_variable(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("OFFERD_") else {
+        return false;
+    };
+    let Some((section, key)) = rest.split_once("__") else {
+        tracing::debug!(
+            name,
+            "ignoring an OFFERD_ variable that is no configuration key"
+        );
+        return false;
+    };
+    let known = SECTIONS.iter().any(|s| s.eq_ignore_ascii_case(section));
+    if !known || key.is_empty() {
+        tracing::debug!(
+            name,
+            "ignoring an OFFERD_ variable that is no configuration key"
+        );
+    }
+    known && !key.is_empty()
 }
 
 impl Config {
@@ -494,7 +553,7 @@ mod tests {
             config.target.decisioning_method,
             DecisioningMethod::OnDevice
         );
-        assert_eq!(config.artifact.location, "examples/demo-artifact.json");
+        assert_eq!(config.artifact.location, EMBEDDED_DEMO);
         assert!(!config.target.learn_location_hint);
     }
 
@@ -538,6 +597,47 @@ mod tests {
             &[],
         );
         assert!(err.is_err());
+    }
+
+    #[test]
+    fn kubernetes_service_links_and_offerd_config_are_not_keys() {
+        let env = env(&[
+            ("OFFERD_PORT", "tcp://10.96.0.12:8080"),
+            ("OFFERD_PORT_8080_TCP_ADDR", "10.96.0.12"),
+            ("OFFERD_SERVICE_HOST", "10.96.0.12"),
+            ("OFFERD_SERVICE_PORT_HTTP", "8080"),
+            ("OFFERD_CONFIG", "/etc/offerd/config.toml"),
+            ("OFFERD_NOSUCH__KEY", "x"),
+            ("OFFERD_SERVER__BIND", "0.0.0.0:9000"),
+        ]);
+        let config = load(None, false, &env, &[]).unwrap();
+        assert_eq!(config.server.bind, "0.0.0.0:9000");
+    }
+
+    #[test]
+    fn a_missing_named_file_is_an_error_naming_it_once() {
+        let path = Path::new("/nonexistent/offerd.toml");
+        let err = load(Some(path), true, &HashMap::new(), &[]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("/nonexistent/offerd.toml"), "{text}");
+        assert_eq!(text.matches("No such file").count(), 1, "{text}");
+        assert!(
+            std::error::Error::source(&err).is_none(),
+            "printed once, no chain"
+        );
+        // The default file may be missing.
+        load(Some(path), false, &HashMap::new(), &[]).unwrap();
+    }
+
+    #[test]
+    fn an_unknown_key_is_named() {
+        let dir = std::env::temp_dir().join(format!("offerd-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, "[batcher]\nconcurrency = 3\n").unwrap();
+        let err = load(Some(&path), true, &HashMap::new(), &[]).unwrap_err();
+        assert!(err.to_string().contains("concurrency"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

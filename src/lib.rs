@@ -39,6 +39,7 @@ pub mod config;
 pub mod conformance;
 pub mod engine;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod owed;

@@ -1,7 +1,10 @@
 //! The `offerd` binary: parse the command line, load the configuration, start logging,
 //! start the actors, serve HTTP, wait for SIGTERM/SIGINT, drain, exit.
 //!
-//! `offerd conformance --schema DIR` instead runs a Target conformance suite.
+//! `offerd health` / `offerd ready` ask a running offerd (at the configured bind
+//! address) whether it is live / ready, for container health checks and Kubernetes
+//! exec probes: exit 0 or 1, no shell or curl needed. `offerd conformance --schema DIR`
+//! runs a Target conformance suite. A configuration error exits 64 (EX_USAGE).
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -18,7 +21,9 @@ use offerd::config::{self, Config};
 #[command(
     name = "offerd",
     version,
-    about = "Adobe Target–compatible decisioning service"
+    about = "Adobe Target–compatible decisioning service",
+    after_help = "Every configuration key can also be set as OFFERD_<SECTION>__<KEY> \
+                  (e.g. OFFERD_SPOOL__DIR); config.toml documents them all."
 )]
 struct Cli {
     /// Configuration file; a missing `config.toml` falls back to the built-in defaults.
@@ -31,16 +36,26 @@ struct Cli {
     )]
     config: PathBuf,
     /// Listen address (`server.bind`), e.g. 127.0.0.1:8080.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "OFFERD_SERVER__BIND")]
     bind: Option<String>,
-    /// Artifact path or URL (`artifact.location`).
-    #[arg(long, global = true)]
+    /// Artifact: embedded:demo, a path or a URL (`artifact.location`).
+    #[arg(long, global = true, env = "OFFERD_ARTIFACT__LOCATION")]
     artifact: Option<String>,
-    /// on-device, server-side or hybrid (`target.decisioning_method`).
-    #[arg(long, global = true)]
+    /// How to decide (`target.decisioning_method`).
+    #[arg(
+        long,
+        global = true,
+        env = "OFFERD_TARGET__DECISIONING_METHOD",
+        value_parser = ["on-device", "server-side", "hybrid"]
+    )]
     decisioning_method: Option<String>,
-    /// Log format: pretty or json (`log.format`).
-    #[arg(long, global = true)]
+    /// Log format (`log.format`).
+    #[arg(
+        long,
+        global = true,
+        env = "OFFERD_LOG__FORMAT",
+        value_parser = ["pretty", "json"]
+    )]
     log_format: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
@@ -50,6 +65,10 @@ struct Cli {
 enum Command {
     /// Serve decisions over HTTP (the default).
     Serve,
+    /// Exit 0 if the offerd at the configured bind address is live (`/health/live`).
+    Health,
+    /// Exit 0 if the offerd at the configured bind address is ready (`/health/ready`).
+    Ready,
     /// Runs a conformance suite (a folder with `models/` and `artifacts/`) against the
     /// engine: one line per failing case, a line per suite, then `N passed, M failed`.
     Conformance {
@@ -59,11 +78,25 @@ enum Command {
     },
 }
 
+/// sysexits.h EX_USAGE: the configuration is unusable.
+const EX_USAGE: u8 = 64;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Conformance { schema }) = &cli.command {
+        return run_conformance(schema);
+    }
+    let config = match load_config(&cli) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("offerd: {err}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
     let result = match &cli.command {
-        Some(Command::Conformance { schema }) => return run_conformance(schema),
-        Some(Command::Serve) | None => load_config(&cli).and_then(serve),
+        Some(Command::Health) => return probe(&config, "/health/live"),
+        Some(Command::Ready) => return probe(&config, "/health/ready"),
+        _ => serve(config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -74,7 +107,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+fn load_config(cli: &Cli) -> Result<Config, config::ConfigError> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let mut overrides = Vec::new();
     let flags = [
@@ -90,30 +123,65 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     }
     // The default file may be absent (built-in defaults); a file named on purpose may not.
     let required = cli.config != Path::new("config.toml");
-    Ok(config::load(Some(&cli.config), required, &env, &overrides)?)
+    config::load(Some(&cli.config), required, &env, &overrides)
 }
 
+/// Pretty logs go to stderr, coloured only on a terminal (and never with `NO_COLOR`);
+/// JSON logs are one flat object per line with `service` and `version`.
 fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if config.log.format == "json" {
-        builder.json().init();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(offerd::logging::FlatJson::new(
+                "offerd",
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_writer(std::io::stderr)
+            .init();
     } else {
-        builder.init();
+        use std::io::IsTerminal;
+        let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(colour)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+}
+
+/// `offerd health` / `offerd ready`: GET `path` at the configured bind address (an
+/// unspecified address is asked on loopback); exit 0 on a 200, 1 otherwise.
+fn probe(config: &Config, path: &str) -> ExitCode {
+    let addr = match config.bind_addr() {
+        Ok(addr) => addr,
+        Err(err) => {
+            eprintln!("offerd: {err}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    match offerd::http::probe(addr, path) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(reason) => {
+            eprintln!("offerd: {path} at {addr}: {reason}");
+            ExitCode::FAILURE
+        }
     }
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing(&config);
+    let mode = describe_mode(&config);
     let addr = config.bind_addr()?;
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     actix_rt::System::new().block_on(async move {
         let client = TargetClient::create(config).context("cannot start offerd")?;
         let listener =
             TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
-        tracing::info!(%addr, "offerd listening");
+        tracing::info!(%addr, mode = %mode, "offerd listening");
         let server = offerd::http::serve(client.clone(), listener)?;
         let handle = server.handle();
         let running = actix_rt::spawn(server);
@@ -134,6 +202,19 @@ fn serve(config: Config) -> anyhow::Result<()> {
         actix_rt::System::current().stop();
         Ok(())
     })
+}
+
+/// What a start-up log line says about where decisions and notifications go.
+fn describe_mode(config: &Config) -> String {
+    let method = config.target.decisioning_method.as_str();
+    let artifact = config.artifact_location();
+    if config.upstream.offline {
+        format!(
+            "{method} from {artifact}, offline: nothing is sent to Target, notifications are counted as dropped (upstream.offline)"
+        )
+    } else {
+        format!("{method} from {artifact}, notifications sent to Target")
+    }
 }
 
 async fn wait_for_signal() {

@@ -2,7 +2,10 @@
 //! every request an id, a tracing span, a count and a latency observation.
 
 pub mod error;
+mod probe;
 pub mod routes;
+
+pub use probe::probe;
 
 use std::net::TcpListener;
 use std::time::Instant;

@@ -25,6 +25,9 @@ pub const MAX_ARTIFACT_BYTES: usize = 50 * 1024 * 1024;
 /// How much of an error body is kept in [`UpstreamError::Status`].
 const ERROR_BODY_CHARS: usize = 200;
 
+/// The demo artifact, compiled in: `offerd` started from any directory serves it.
+pub const DEMO_ARTIFACT: &str = include_str!("../../examples/demo-artifact.json");
+
 /// Where the artifact is read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ArtifactSource {
@@ -50,6 +53,9 @@ impl ArtifactSource {
     /// a file path.
     pub fn from_location(location: &str) -> Self {
         let location = location.trim();
+        if location == crate::config::EMBEDDED_DEMO {
+            return Self::Inline(DEMO_ARTIFACT.to_owned());
+        }
         let lower = location.to_ascii_lowercase();
         if lower.starts_with("http://") || lower.starts_with("https://") {
             return Self::Http(location.to_string());

@@ -8,7 +8,7 @@
 //! are stopped when the [`TestApp`] or [`FakeUpstream`] is dropped.
 
 mod fake;
-mod process;
+pub mod process;
 mod proxy;
 
 use std::future::Future;

@@ -167,7 +167,7 @@ impl Drop for OfferdProcess {
 }
 
 /// A port free on 127.0.0.1 a moment ago (the child binds it by number).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("bound address").port()
 }

@@ -10,7 +10,9 @@
 //! - `artifact`: liveness and readiness, refreshes, 304s and bad downloads;
 //! - `durability`: nothing owed is lost across outages (503s, resets), `kill -9` of the
 //!   binary, a Batcher panic, a backlog larger than memory; what cannot be kept is
-//!   refused and counted.
+//!   refused and counted;
+//! - `operations`: started as a container or pod would start it: empty directory,
+//!   service-link variables, `OFFERD_CONFIG`, JSON logs, `offerd health`/`ready`, exit 64.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -19,4 +21,5 @@ mod api;
 mod artifact;
 mod durability;
 mod notifications;
+mod operations;
 mod remote;

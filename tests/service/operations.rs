@@ -1,0 +1,183 @@
+//! How offerd behaves where it is deployed: started by a container runtime or
+//! Kubernetes from an empty directory, with the service-link variables Kubernetes
+//! injects, configured through `OFFERD_CONFIG`, logging JSON, probed by `offerd health`
+//! and `offerd ready`, and refusing a bad configuration with exit 64.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::TempDir;
+use crate::common::process::free_port;
+
+const OFFERD: &str = env!("CARGO_BIN_EXE_offerd");
+
+/// A command for the binary with nothing of this test's environment but `PATH`, run
+/// in `dir`.
+fn offerd(dir: &Path) -> Command {
+    let mut command = Command::new(OFFERD);
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null());
+    command
+}
+
+/// What Kubernetes injects into a pod when a Service named `offerd` exists.
+const SERVICE_LINKS: [(&str, &str); 7] = [
+    ("OFFERD_PORT", "tcp://10.96.0.12:8080"),
+    ("OFFERD_PORT_8080_TCP", "tcp://10.96.0.12:8080"),
+    ("OFFERD_PORT_8080_TCP_ADDR", "10.96.0.12"),
+    ("OFFERD_PORT_8080_TCP_PORT", "8080"),
+    ("OFFERD_PORT_8080_TCP_PROTO", "tcp"),
+    ("OFFERD_SERVICE_HOST", "10.96.0.12"),
+    ("OFFERD_SERVICE_PORT", "8080"),
+];
+
+fn probe(dir: &Path, config: &Path, which: &str) -> i32 {
+    let status = offerd(dir)
+        .env("OFFERD_CONFIG", config)
+        .arg(which)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run offerd health/ready");
+    status.code().unwrap_or(-1)
+}
+
+#[actix_rt::test]
+async fn from_an_empty_directory_under_kubernetes_it_serves_the_embedded_demo() {
+    let dir = TempDir::new("k8s");
+    let port = free_port();
+    let config = dir.path().join("offerd.toml");
+    std::fs::write(&config, format!("[server]\nbind = \"127.0.0.1:{port}\"\n")).unwrap();
+    let log = dir.path().join("offerd.log");
+    let mut child = offerd(dir.path())
+        .envs(SERVICE_LINKS)
+        .env("OFFERD_CONFIG", &config)
+        .env("OFFERD_LOG__FORMAT", "json")
+        .stdout(std::fs::File::create(dir.path().join("stdout.log")).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start offerd");
+
+    // Not listening yet, or not ready: the probes say so with exit 1.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while probe(dir.path(), &config, "ready") != 0 {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "offerd exited ({status}):\n{}",
+                std::fs::read_to_string(&log).unwrap()
+            );
+        }
+        assert!(Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(probe(dir.path(), &config, "health"), 0);
+
+    let body = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/requests/execute-one-mbox.json"),
+    )
+    .unwrap();
+    let answer: Value = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/v1/offers"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mbox = &answer["response"]["execute"]["mboxes"][0];
+    assert_eq!(mbox["name"], "hero-banner", "{answer}");
+    assert!(
+        mbox["options"][0]["content"].is_string(),
+        "the demo decided: {answer}"
+    );
+
+    child.kill().ok();
+    child.wait().ok();
+    assert_eq!(probe(dir.path(), &config, "health"), 1, "nothing listening");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains('\u{1b}'), "no ANSI codes in JSON logs");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["service"] == "offerd" && l["version"].is_string())
+    );
+    let listening = lines
+        .iter()
+        .find(|l| l["message"] == "offerd listening")
+        .unwrap();
+    assert!(
+        listening["mode"]
+            .as_str()
+            .is_some_and(|m| m.contains("offline")),
+        "the start-up line states the mode: {listening}"
+    );
+    assert_eq!(
+        listening["addr"],
+        format!("127.0.0.1:{port}"),
+        "fields are flat"
+    );
+}
+
+#[test]
+fn a_bad_configuration_exits_64_with_one_clear_line() {
+    let dir = TempDir::new("badconfig");
+    let missing = dir.path().join("missing.toml");
+    let out = offerd(dir.path())
+        .env("OFFERD_CONFIG", &missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&missing.display().to_string()), "{stderr}");
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[batcher]\nconcurrency = 3\n").unwrap();
+    let out = offerd(dir.path())
+        .arg("--config")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("concurrency"), "{stderr}");
+
+    let out = offerd(dir.path())
+        .env("OFFERD_SERVER__BIND", "not an address")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+}
+
+#[test]
+fn help_names_the_environment_variables_and_allowed_values() {
+    let out = offerd(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "OFFERD_CONFIG",
+        "OFFERD_SERVER__BIND",
+        "OFFERD_ARTIFACT__LOCATION",
+        "OFFERD_TARGET__DECISIONING_METHOD",
+        "on-device, server-side, hybrid",
+        "OFFERD_LOG__FORMAT",
+        "pretty, json",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
+    }
+}
