@@ -357,6 +357,9 @@ pub struct LogConfig {
     pub format: String,
     /// `log.level`: a tracing filter, e.g. `info` or `offerd=debug`; `RUST_LOG` wins.
     pub level: String,
+    /// `log.access`: one info line per HTTP request (method, path, status,
+    /// duration_ms, request id, decisioning method). Default true.
+    pub access: bool,
 }
 
 impl Default for LogConfig {
@@ -364,6 +367,7 @@ impl Default for LogConfig {
         Self {
             format: "pretty".into(),
             level: "info".into(),
+            access: true,
         }
     }
 }

@@ -29,7 +29,11 @@ pub const DROP_REASONS: [&str; 8] = [
 /// Every series offerd exports.
 pub struct Metrics {
     registry: Registry,
-    /// HTTP requests by endpoint and status code.
+    /// `process_*` (CPU, memory, file descriptors): unprefixed, as every exporter names them.
+    process: Registry,
+    /// 1, labelled with offerd's version.
+    pub build_info: IntGaugeVec,
+    /// HTTP requests by endpoint, method and status code.
     pub http_requests: IntCounterVec,
     /// HTTP latency by endpoint, seconds.
     pub http_latency: HistogramVec,
@@ -97,8 +101,10 @@ impl Metrics {
             http_requests: counter_vec(
                 "http_requests_total",
                 "HTTP requests",
-                &["endpoint", "status"],
+                &["endpoint", "method", "status"],
             ),
+            build_info: gauge_vec("build_info", "offerd build", &["version"]),
+            process: Registry::new(),
             http_latency: histogram_vec(
                 "http_request_duration_seconds",
                 "HTTP latency",
@@ -214,6 +220,7 @@ impl Metrics {
     fn register_all(&self) {
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(self.http_requests.clone()),
+            Box::new(self.build_info.clone()),
             Box::new(self.http_latency.clone()),
             Box::new(self.decisions.clone()),
             Box::new(self.decision_latency.clone()),
@@ -247,11 +254,17 @@ impl Metrics {
             // Names are fixed and distinct, so registration cannot collide.
             let _ = self.registry.register(collector);
         }
+        // Linux only (/proc); elsewhere the family is simply absent.
+        let process = prometheus::process_collector::ProcessCollector::for_self();
+        let _ = self.process.register(Box::new(process));
     }
 
     /// Every known label value starts at 0, so alerts on a series work before its
     /// first event.
     fn initialize_labels(&self) {
+        self.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         for reason in DROP_REASONS {
             self.notifications_dropped.with_label_values(&[reason]);
         }
@@ -267,7 +280,9 @@ impl Metrics {
     /// The Prometheus text exposition of every series.
     pub fn render(&self) -> String {
         let mut out = Vec::new();
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        let mut families = self.registry.gather();
+        families.extend(self.process.gather());
+        let _ = TextEncoder::new().encode(&families, &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
 }

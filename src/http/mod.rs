@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 use crate::client::TargetClient;
 use crate::engine::{IdGenerator, RandomIds};
+use crate::model::DecisioningMethod;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -73,7 +74,7 @@ async fn not_found() -> Result<actix_web::HttpResponse, error::ApiError> {
 }
 
 /// Request id (taken from `X-Request-Id` or made), one span per request, per-endpoint
-/// count and latency.
+/// count and latency, and the access log line (`log.access`; no visitor ids in it).
 async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -86,9 +87,21 @@ async fn observe(
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map_or_else(|| RandomIds.next_id(), str::to_string);
     let endpoint = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let metrics = req
-        .app_data::<web::Data<TargetClient>>()
-        .map(|client| client.metrics().clone());
+    // A known method or "other": a label must not take whatever a caller sends.
+    let method: &'static str = match req.method().as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "PATCH" => "PATCH",
+        _ => "other",
+    };
+    let client = req.app_data::<web::Data<TargetClient>>();
+    let metrics = client.map(|client| client.metrics().clone());
+    let access_log = client.is_some_and(|client| client.config().log.access);
+    let path = req.path().to_owned();
     let span =
         tracing::info_span!("request", %request_id, method = %req.method(), endpoint = %endpoint);
     let mut res = next.call(req).instrument(span.clone()).await?;
@@ -96,7 +109,7 @@ async fn observe(
     if let Some(metrics) = metrics {
         metrics
             .http_requests
-            .with_label_values(&[endpoint.as_str(), status.as_str()])
+            .with_label_values(&[endpoint.as_str(), method, status.as_str()])
             .inc();
         metrics
             .http_latency
@@ -106,12 +119,21 @@ async fn observe(
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert(REQUEST_ID, value);
     }
-    span.in_scope(|| {
-        tracing::debug!(
-            status = status.as_u16(),
-            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request done"
-        );
-    });
+    if access_log {
+        let method = res
+            .response()
+            .extensions()
+            .get::<DecisioningMethod>()
+            .copied();
+        span.in_scope(|| {
+            tracing::info!(
+                path = %path,
+                status = status.as_u16(),
+                duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                decisioning_method = method.map_or("", DecisioningMethod::as_str),
+                "request"
+            );
+        });
+    }
     Ok(res)
 }

@@ -14,16 +14,39 @@ use crate::client::{SendNotificationsOptions, TargetClient};
 use crate::engine::offers::GetOffersOptions;
 use crate::model::{CustomerId, DecisioningMethod, DeliveryRequest};
 
-/// Registers every route.
+/// Registers every route; any other method on a known path is a JSON 405 with `Allow`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/offers", web::post().to(offers))
-        .route("/v1/notifications", web::post().to(notifications))
-        .route("/v1/attributes", web::post().to(attributes))
-        .route("/rest/v1/delivery", web::post().to(delivery))
-        .route("/v1/artifact", web::get().to(artifact))
-        .route("/health/live", web::get().to(live))
-        .route("/health/ready", web::get().to(ready))
-        .route("/metrics", web::get().to(metrics));
+    cfg.service(post("/v1/offers").route(web::post().to(offers)))
+        .service(post("/v1/notifications").route(web::post().to(notifications)))
+        .service(post("/v1/attributes").route(web::post().to(attributes)))
+        .service(post("/rest/v1/delivery").route(web::post().to(delivery)))
+        .service(get("/v1/artifact").route(web::get().to(artifact)))
+        .service(get("/health/live").route(web::get().to(live)))
+        .service(get("/health/ready").route(web::get().to(ready)))
+        .service(get("/metrics").route(web::get().to(metrics)));
+}
+
+fn post(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(|| method_not_allowed("POST")))
+}
+
+fn get(path: &str) -> actix_web::Resource {
+    // HEAD is served wherever GET is (actix answers it from the GET route).
+    web::resource(path).default_service(web::to(|| method_not_allowed("GET")))
+}
+
+async fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    let error = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("this endpoint takes {allow}"),
+    );
+    let mut response = actix_web::ResponseError::error_response(&error);
+    response.headers_mut().insert(
+        actix_web::http::header::ALLOW,
+        actix_web::http::header::HeaderValue::from_static(allow),
+    );
+    response
 }
 
 /// Parses a JSON body whatever its content type (`curl -d` sends a form type), naming
@@ -50,7 +73,11 @@ async fn offers(
 ) -> Result<HttpResponse, ApiError> {
     let options: GetOffersOptions = parse(&body)?;
     let response = client.get_offers(options).await?;
-    Ok(HttpResponse::Ok().json(response))
+    let method = response.meta.decisioning_method;
+    let mut answer = HttpResponse::Ok().json(response);
+    // For the access log line.
+    answer.extensions_mut().insert(method);
+    Ok(answer)
 }
 
 async fn notifications(
@@ -216,6 +243,6 @@ async fn metrics(client: web::Data<TargetClient>) -> HttpResponse {
             .set(i64::try_from(now.saturating_sub(fetched)).unwrap_or(i64::MAX));
     }
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(client.metrics().render())
 }

@@ -210,7 +210,8 @@ async fn metrics_count_requests_decisions_and_notifications() {
         .await;
     assert_eq!(status, 200);
 
-    let requests = "offerd_http_requests_total{endpoint=\"/v1/offers\",status=\"200\"}";
+    let requests =
+        "offerd_http_requests_total{endpoint=\"/v1/offers\",method=\"POST\",status=\"200\"}";
     assert_eq!(app.metric(requests).await, Some(1.0));
     let decisions = "offerd_decisions_total{method=\"on-device\"}";
     assert_eq!(app.metric(decisions).await, Some(1.0));

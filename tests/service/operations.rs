@@ -181,3 +181,65 @@ fn help_names_the_environment_variables_and_allowed_values() {
         assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
     }
 }
+
+#[actix_rt::test]
+async fn a_wrong_method_is_a_json_405_naming_the_right_one() {
+    let app = crate::common::TestApp::ready(|_| {}).await;
+    let http = reqwest::Client::new();
+    for (method, path, allow) in [
+        (reqwest::Method::GET, "/v1/offers", "POST"),
+        (reqwest::Method::PUT, "/v1/notifications", "POST"),
+        (reqwest::Method::GET, "/rest/v1/delivery", "POST"),
+        (reqwest::Method::POST, "/metrics", "GET"),
+        (reqwest::Method::DELETE, "/health/ready", "GET"),
+    ] {
+        let url = format!("{}{path}", app.base_url);
+        let response = http.request(method.clone(), url).send().await.unwrap();
+        assert_eq!(response.status(), 405, "{method} {path}");
+        let allowed = response
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok());
+        assert_eq!(allowed, Some(allow), "{method} {path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+    }
+}
+
+#[actix_rt::test]
+async fn metrics_carry_process_build_and_method_series() {
+    let app = crate::common::TestApp::ready(|_| {}).await;
+    let response = reqwest::get(format!("{}/metrics", app.base_url))
+        .await
+        .unwrap();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(content_type.contains("charset=utf-8"), "{content_type}");
+    let text = response.text().await.unwrap();
+    let build = format!(
+        "offerd_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(text.contains(&build), "{text}");
+    for series in [
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "offerd_notifications_dropped_total{reason=\"spool_full\"} 0",
+        "offerd_actor_restarts_total{actor=\"batcher\"} 0",
+    ] {
+        assert!(text.contains(series), "missing {series}");
+    }
+    let (status, _) = app.get("/health/ready").await;
+    assert_eq!(status, 200);
+    let text = reqwest::get(format!("{}/metrics", app.base_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let ready =
+        "offerd_http_requests_total{endpoint=\"/health/ready\",method=\"GET\",status=\"200\"}";
+    assert!(text.contains(ready), "{text}");
+}
