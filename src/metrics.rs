@@ -91,6 +91,9 @@ pub struct Metrics {
     pub geo_lookups: IntCounterVec,
     /// Calls to Target's Delivery API by purpose and result.
     pub upstream_requests: IntCounterVec,
+    /// Time of each call to an upstream, seconds: `delivery` (decisions),
+    /// `notifications`, `artifact`, `geo`.
+    pub upstream_latency: HistogramVec,
 }
 
 impl Metrics {
@@ -210,6 +213,11 @@ impl Metrics {
                 "Delivery API calls",
                 &["purpose", "result"],
             ),
+            upstream_latency: histogram_vec(
+                "upstream_request_duration_seconds",
+                "calls to Target's Delivery API, the artifact CDN and geo",
+                &["upstream"],
+            ),
             registry,
         };
         m.register_all();
@@ -249,6 +257,7 @@ impl Metrics {
             Box::new(self.telemetry_dropped.clone()),
             Box::new(self.geo_lookups.clone()),
             Box::new(self.upstream_requests.clone()),
+            Box::new(self.upstream_latency.clone()),
         ];
         for collector in collectors {
             // Names are fixed and distinct, so registration cannot collide.
@@ -271,6 +280,9 @@ impl Metrics {
         for result in ["ok", "error"] {
             self.notification_upstream_latency
                 .with_label_values(&[result]);
+        }
+        for upstream in ["delivery", "notifications", "artifact", "geo"] {
+            self.upstream_latency.with_label_values(&[upstream]);
         }
         for actor in ["batcher", "refresher"] {
             self.actor_restarts.with_label_values(&[actor]);

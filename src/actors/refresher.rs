@@ -120,6 +120,7 @@ impl ArtifactRefresher {
         self.running = true;
         let job = Job {
             fetcher: self.fetcher.clone(),
+            metrics: self.metrics.clone(),
             etag: self.store.current().and_then(|loaded| loaded.etag.clone()),
             format: self.format,
             organization_id: self.config.target.organization_id.clone(),
@@ -312,6 +313,7 @@ impl Handler<RefreshNow> for ArtifactRefresher {
 /// Everything one refresh needs, detached from the actor so it can run as a future.
 struct Job {
     fetcher: Arc<ArtifactFetcher>,
+    metrics: Arc<Metrics>,
     etag: Option<String>,
     format: ArtifactFormat,
     organization_id: String,
@@ -332,11 +334,12 @@ enum JobDone {
 impl Job {
     async fn run(self) -> Result<JobDone, String> {
         let started = Instant::now();
-        let fetched = self
-            .fetcher
-            .fetch(self.etag.as_deref())
-            .await
-            .map_err(|e| format!("download failed: {e}"))?;
+        let fetched = self.fetcher.fetch(self.etag.as_deref()).await;
+        self.metrics
+            .upstream_latency
+            .with_label_values(&["artifact"])
+            .observe(started.elapsed().as_secs_f64());
+        let fetched = fetched.map_err(|e| format!("download failed: {e}"))?;
         let fetch_ms = started.elapsed().as_secs_f64() * 1000.0;
         let Fetched::New { bytes, etag } = fetched else {
             return Ok(JobDone::Unchanged);

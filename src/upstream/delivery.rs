@@ -138,6 +138,10 @@ impl DeliveryClient {
         }
         let started = Instant::now();
         let result = self.call(request, session_id, cluster).await;
+        self.metrics
+            .upstream_latency
+            .with_label_values(&["delivery"])
+            .observe(started.elapsed().as_secs_f64());
         let label = if result.is_ok() { "ok" } else { "error" };
         self.metrics
             .upstream_requests
@@ -165,6 +169,7 @@ impl DeliveryClient {
         }
         let timeout = self.settings.notification_timeout;
         let url = self.request_url(session_id, cluster)?;
+        let started = Instant::now();
         let result = self
             .http
             .post(url)
@@ -173,15 +178,31 @@ impl DeliveryClient {
             .body(body)
             .send()
             .await;
-        let response = result.map_err(|e| self.classify(e, timeout))?;
-        let status = response.status();
-        // Read the answer whole so the connection goes back to the pool.
-        let answer = response.bytes().await;
-        let label = if status.is_success() { "ok" } else { "error" };
+        let response = result.map_err(|e| self.classify(e, timeout));
+        let answer = match response {
+            Ok(response) => {
+                let status = response.status();
+                // Read the answer whole so the connection goes back to the pool.
+                Ok((status, response.bytes().await))
+            }
+            Err(e) => Err(e),
+        };
         self.metrics
-            .upstream_requests
-            .with_label_values(&["notifications", label])
-            .inc();
+            .upstream_latency
+            .with_label_values(&["notifications"])
+            .observe(started.elapsed().as_secs_f64());
+        let count = |label| {
+            let requests = &self.metrics.upstream_requests;
+            requests.with_label_values(&["notifications", label]).inc();
+        };
+        let (status, answer) = match answer {
+            Ok(answered) => answered,
+            Err(error) => {
+                count("error");
+                return Err(error);
+            }
+        };
+        count(if status.is_success() { "ok" } else { "error" });
         if status.is_success() {
             return Ok(());
         }

@@ -91,7 +91,13 @@ impl GeoClient {
             self.count("hit");
             return Ok(geo);
         }
-        match self.fetch(ip.as_deref()).await {
+        let started = std::time::Instant::now();
+        let fetched = self.fetch(ip.as_deref()).await;
+        self.metrics
+            .upstream_latency
+            .with_label_values(&["geo"])
+            .observe(started.elapsed().as_secs_f64());
+        match fetched {
             Ok(geo) => {
                 self.count("miss");
                 self.remember(key, &geo);

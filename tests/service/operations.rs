@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::TempDir;
 use crate::common::process::free_port;
+use crate::common::{TempDir, metric_value};
 
 const OFFERD: &str = env!("CARGO_BIN_EXE_offerd");
 
@@ -228,11 +228,21 @@ async fn metrics_carry_process_build_and_method_series() {
         "process_cpu_seconds_total",
         "offerd_notifications_dropped_total{reason=\"spool_full\"} 0",
         "offerd_actor_restarts_total{actor=\"batcher\"} 0",
+        "offerd_upstream_request_duration_seconds_count{upstream=\"geo\"}",
+        "offerd_upstream_request_duration_seconds_count{upstream=\"notifications\"}",
     ] {
         assert!(text.contains(series), "missing {series}");
     }
     let (status, _) = app.get("/health/ready").await;
     assert_eq!(status, 200);
+    let artifact = metric_value(
+        &text,
+        "offerd_upstream_request_duration_seconds_count{upstream=\"artifact\"}",
+    );
+    assert!(
+        artifact.is_some_and(|n| n >= 1.0),
+        "the artifact download is timed"
+    );
     let text = reqwest::get(format!("{}/metrics", app.base_url))
         .await
         .unwrap()
