@@ -18,7 +18,7 @@ mod warn_every;
 pub use attributes::Attributes;
 use attributes::{add_mboxes, attributes_of};
 use validate::{validate_notifications, validate_request};
-use warn_every::WarnEvery;
+pub use warn_every::WarnEvery;
 
 use crate::actors::batcher::{Backpressure, Enqueue, InjectPanic};
 use crate::actors::decision::{Decide, DecisionPool, PoolError};

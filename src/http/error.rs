@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
-use crate::client::ClientError;
+use crate::client::{ClientError, WarnEvery};
 use crate::upstream::UpstreamError;
 
 /// An error answer.
@@ -15,6 +15,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// What is logged but not told to the caller (Target's error body).
+    pub detail: Option<String>,
 }
 
 impl ApiError {
@@ -23,6 +25,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            detail: None,
         }
     }
 
@@ -37,17 +40,41 @@ impl ResponseError for ApiError {
         self.status
     }
 
+    /// Every 5xx is logged here, once: 503s (overload, not ready, a full queue) at most
+    /// once a second with a count, the others each time.
     fn error_response(&self) -> HttpResponse {
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            if let Some(n) = UNAVAILABLE_WARNING.record(1, now) {
+                tracing::warn!(code = self.code, answers = n, error = %self.message, "answered 503");
+            }
+        } else if self.status.is_server_error() {
+            let detail = self.detail.as_deref().unwrap_or("");
+            tracing::error!(status = self.status.as_u16(), code = self.code, error = %self.message, detail, "request failed");
+        }
         HttpResponse::build(self.status).json(json!({
             "error": {"code": self.code, "message": self.message}
         }))
     }
 }
 
+/// 503 answers are logged at most once a second.
+static UNAVAILABLE_WARNING: std::sync::LazyLock<WarnEvery> =
+    std::sync::LazyLock::new(WarnEvery::default);
+
 impl From<ClientError> for ApiError {
     fn from(err: ClientError) -> Self {
-        let message = err.to_string();
-        match err {
+        // Target's answer body is logged (`error_response`), never echoed to callers.
+        let (message, detail) = match &err {
+            ClientError::Upstream(UpstreamError::Status { status, body }) => (
+                format!("Target's Delivery API answered {status}"),
+                Some(body.clone()),
+            ),
+            other => (other.to_string(), None),
+        };
+        let mut error = match err {
             ClientError::InvalidRequest(_) => {
                 Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
             }
@@ -72,6 +99,8 @@ impl From<ClientError> for ApiError {
             ClientError::Internal(_) => {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
             }
-        }
+        };
+        error.detail = detail;
+        error
     }
 }

@@ -63,6 +63,11 @@ async fn an_upstream_failure_is_a_5xx_not_a_crash() {
         "upstream failures are 502/504: {status} {answer}"
     );
     assert!(answer.pointer("/error/code").is_some(), "{answer}");
+    let message = answer.pointer("/error/message").and_then(|m| m.as_str());
+    assert!(
+        message.is_some_and(|m| !m.contains("fake failure")),
+        "Target's error body is logged, not echoed: {answer}"
+    );
     let local = example("execute-one-mbox.json");
     assert_eq!(app.post_json("/v1/offers", &local).await.0, 200);
 }
