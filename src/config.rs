@@ -76,6 +76,28 @@ pub struct ServerConfig {
     /// `server.shutdown_grace_secs`: time to finish in-flight requests and drain
     /// notifications on SIGTERM/SIGINT. Default 10.
     pub shutdown_grace_secs: u64,
+    /// `server.auth_tokens`: bearer tokens accepted on the decision endpoints
+    /// (`/v1/*`, `/rest/v1/delivery`); empty = open. From the environment as a comma
+    /// separated list (`OFFERD_SERVER__AUTH_TOKENS=a,b`). Never logged.
+    pub auth_tokens: Vec<String>,
+    /// `server.protect_operations`: also require a token on `/metrics`, `/health/*`
+    /// and `/v1/artifact`. Default false (probes and scrapers stay simple).
+    pub protect_operations: bool,
+    /// `server.admin_bind`: serve `/metrics`, `/health/*` and `/v1/artifact` on this
+    /// address instead of `bind`, for a port that is not exposed. Default none.
+    pub admin_bind: Option<String>,
+}
+
+impl std::fmt::Display for ServerConfig {
+    /// The listener settings for logs: tokens are counted, never shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "bind {}, {} auth token(s)",
+            self.bind,
+            self.auth_tokens.len()
+        )
+    }
 }
 
 impl Default for ServerConfig {
@@ -85,6 +107,9 @@ impl Default for ServerConfig {
             workers: 0,
             max_body_bytes: 1024 * 1024,
             shutdown_grace_secs: 10,
+            auth_tokens: Vec::new(),
+            protect_operations: false,
+            admin_bind: None,
         }
     }
 }
@@ -408,6 +433,8 @@ pub fn load(
             .prefix_separator("_")
             .separator("__")
             .try_parsing(true)
+            .list_separator(",")
+            .with_list_parse_key("server.auth_tokens")
             .source(Some(env)),
     );
     for (key, value) in overrides {
@@ -443,6 +470,13 @@ fn is_config_variable(name: &str) -> bool {
 impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         self.bind_addr()?;
+        self.admin_addr()?;
+        if self.server.auth_tokens.iter().any(|t| t.trim().is_empty()) {
+            return Err(ConfigError::Invalid {
+                key: "server.auth_tokens",
+                reason: "a token must not be empty".into(),
+            });
+        }
         let invalid = |key, reason: &str| ConfigError::Invalid {
             key,
             reason: reason.to_string(),
@@ -487,6 +521,17 @@ impl Config {
     }
 
     /// `server.bind` as an address.
+    /// `server.admin_bind`, parsed; `None` when unset or empty.
+    pub fn admin_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        let Some(admin) = self.server.admin_bind.as_deref().filter(|a| !a.is_empty()) else {
+            return Ok(None);
+        };
+        admin.parse().map(Some).map_err(|e| ConfigError::Invalid {
+            key: "server.admin_bind",
+            reason: format!("{admin:?} is not an address: {e}"),
+        })
+    }
+
     pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
         self.server.bind.parse().map_err(|e| ConfigError::Invalid {
             key: "server.bind",
@@ -616,6 +661,14 @@ mod tests {
         ]);
         let config = load(None, false, &env, &[]).unwrap();
         assert_eq!(config.server.bind, "0.0.0.0:9000");
+    }
+
+    #[test]
+    fn auth_tokens_come_from_the_environment_as_a_list() {
+        let env = env(&[("OFFERD_SERVER__AUTH_TOKENS", "alpha,beta")]);
+        let config = load(None, false, &env, &[]).unwrap();
+        assert_eq!(config.server.auth_tokens, ["alpha", "beta"]);
+        assert!(!config.server.to_string().contains("alpha"), "never shown");
     }
 
     #[test]

@@ -153,17 +153,28 @@ fn init_tracing(config: &Config) {
     }
 }
 
-/// `offerd health` / `offerd ready`: GET `path` at the configured bind address (an
-/// unspecified address is asked on loopback); exit 0 on a 200, 1 otherwise.
+/// `offerd health` / `offerd ready`: GET `path` at the configured admin or bind
+/// address (an unspecified address is asked on loopback), with a token when health is
+/// protected; exit 0 on a 200, 1 otherwise.
 fn probe(config: &Config, path: &str) -> ExitCode {
-    let addr = match config.bind_addr() {
+    // Health lives on the admin listener when there is one.
+    let addr = match config
+        .admin_addr()
+        .transpose()
+        .unwrap_or_else(|| config.bind_addr())
+    {
         Ok(addr) => addr,
         Err(err) => {
             eprintln!("offerd: {err}");
             return ExitCode::from(EX_USAGE);
         }
     };
-    match offerd::http::probe(addr, path) {
+    let token = config
+        .server
+        .protect_operations
+        .then(|| config.server.auth_tokens.first())
+        .flatten();
+    match offerd::http::probe(addr, path, token.map(String::as_str)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(reason) => {
             eprintln!("offerd: {path} at {addr}: {reason}");
@@ -185,6 +196,17 @@ fn serve(config: Config) -> anyhow::Result<()> {
         let server = offerd::http::serve(client.clone(), listener)?;
         let handle = server.handle();
         let running = actix_rt::spawn(server);
+        let admin = match client.config().admin_addr()? {
+            Some(admin) => {
+                let listener = TcpListener::bind(admin)
+                    .with_context(|| format!("cannot listen on {admin} (server.admin_bind)"))?;
+                tracing::info!(%admin, "admin listener: /metrics, /health/*, /v1/artifact");
+                let server = offerd::http::serve_admin(client.clone(), listener)?;
+                let handle = server.handle();
+                Some((handle, actix_rt::spawn(server)))
+            }
+            None => None,
+        };
         wait_for_signal().await;
         // One deadline for the whole shutdown: HTTP, decisions, the drain.
         let deadline = std::time::Instant::now() + grace;
@@ -199,6 +221,11 @@ fn serve(config: Config) -> anyhow::Result<()> {
             "stopped (notification totals since start; spooled ones are sent at the next start)"
         );
         running.abort();
+        if let Some((handle, running)) = admin {
+            // Health and metrics answer until the drain is over; now they stop too.
+            handle.stop(false).await;
+            running.abort();
+        }
         actix_rt::System::current().stop();
         Ok(())
     })

@@ -1,6 +1,7 @@
 //! The HTTP surface (actix-web): routes, the error type, and the middleware that gives
 //! every request an id, a tracing span, a count and a latency observation.
 
+mod auth;
 pub mod error;
 mod probe;
 pub mod routes;
@@ -24,12 +25,33 @@ use crate::model::DecisioningMethod;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Builds the HTTP server on an already-bound listener (tests bind 127.0.0.1:0).
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Routes {
+    /// Decisions and, unless `server.admin_bind` is set, operations too.
+    Main { with_operations: bool },
+    /// Operations only (`server.admin_bind`).
+    Admin,
+}
+
+/// Builds the HTTP server on an already-bound listener (tests bind 127.0.0.1:0). With
+/// `server.admin_bind` set it serves decisions only; see [`serve_admin`].
 pub fn serve(client: TargetClient, listener: TcpListener) -> std::io::Result<Server> {
+    let with_operations = matches!(client.config().admin_addr(), Ok(None));
+    build(client, listener, Routes::Main { with_operations })
+}
+
+/// The admin server (`server.admin_bind`): `/metrics`, `/health/*`, `/v1/artifact`.
+pub fn serve_admin(client: TargetClient, listener: TcpListener) -> std::io::Result<Server> {
+    build(client, listener, Routes::Admin)
+}
+
+fn build(client: TargetClient, listener: TcpListener, routes: Routes) -> std::io::Result<Server> {
     let config = client.config().clone();
-    let workers = match config.server.workers {
-        0 => std::thread::available_parallelism().map_or(2, usize::from),
-        n => n,
+    let workers = match (routes, config.server.workers) {
+        (Routes::Admin, _) => 1,
+        (_, 0) => std::thread::available_parallelism().map_or(2, usize::from),
+        (_, n) => n,
     };
     let max_body = config.server.max_body_bytes;
     let data = web::Data::new(client);
@@ -37,9 +59,18 @@ pub fn serve(client: TargetClient, listener: TcpListener) -> std::io::Result<Ser
         App::new()
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(max_body))
+            .wrap(from_fn(auth::authorize))
             .wrap(from_fn(observe))
             .wrap(ErrorHandlers::new().handler(StatusCode::PAYLOAD_TOO_LARGE, too_large))
-            .configure(routes::configure)
+            .configure(|cfg| match routes {
+                Routes::Main { with_operations } => {
+                    routes::configure_decisions(cfg);
+                    if with_operations {
+                        routes::configure_operations(cfg);
+                    }
+                }
+                Routes::Admin => routes::configure_operations(cfg),
+            })
             .default_service(web::to(not_found))
     })
     .workers(workers)

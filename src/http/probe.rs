@@ -8,9 +8,10 @@ use std::time::Duration;
 /// How long a probe may take in all.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// GETs `path` from the offerd listening on `bind`; an unspecified address
-/// (`0.0.0.0`, `[::]`) is asked on loopback. Ok on a 200; the reason otherwise.
-pub fn probe(bind: SocketAddr, path: &str) -> Result<(), String> {
+/// GETs `path` from the offerd listening on `bind` (with `token` as a bearer token);
+/// an unspecified address (`0.0.0.0`, `[::]`) is asked on loopback. Ok on a 200; the
+/// reason otherwise.
+pub fn probe(bind: SocketAddr, path: &str, token: Option<&str>) -> Result<(), String> {
     let target = loopback_if_unspecified(bind);
     let url = format!("http://{target}{path}");
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -23,7 +24,11 @@ pub fn probe(bind: SocketAddr, path: &str) -> Result<(), String> {
             .timeout(PROBE_TIMEOUT)
             .build()
             .map_err(|e| e.to_string())?;
-        let response = client.get(&url).send().await.map_err(|e| e.to_string())?;
+        let mut request = client.get(&url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|e| e.to_string())?;
         let status = response.status();
         if status.is_success() {
             Ok(())
@@ -62,6 +67,6 @@ mod tests {
         let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = free.local_addr().unwrap();
         drop(free);
-        assert!(probe(addr, "/health/live").is_err());
+        assert!(probe(addr, "/health/live", None).is_err());
     }
 }

@@ -16,11 +16,21 @@ use crate::model::{CustomerId, DecisioningMethod, DeliveryRequest};
 
 /// Registers every route; any other method on a known path is a JSON 405 with `Allow`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    configure_decisions(cfg);
+    configure_operations(cfg);
+}
+
+/// Decisions and notifications: the main listener.
+pub fn configure_decisions(cfg: &mut web::ServiceConfig) {
     cfg.service(post("/v1/offers").route(web::post().to(offers)))
         .service(post("/v1/notifications").route(web::post().to(notifications)))
         .service(post("/v1/attributes").route(web::post().to(attributes)))
-        .service(post("/rest/v1/delivery").route(web::post().to(delivery)))
-        .service(get("/v1/artifact").route(web::get().to(artifact)))
+        .service(post("/rest/v1/delivery").route(web::post().to(delivery)));
+}
+
+/// Health, metrics and the artifact: the main listener, or `server.admin_bind`.
+pub fn configure_operations(cfg: &mut web::ServiceConfig) {
+    cfg.service(get("/v1/artifact").route(web::get().to(artifact)))
         .service(get("/health/live").route(web::get().to(live)))
         .service(get("/health/ready").route(web::get().to(ready)))
         .service(get("/metrics").route(web::get().to(metrics)));

@@ -103,6 +103,10 @@ pub fn example(name: &str) -> Value {
 /// offerd's HTTP server and client, running against a [`FakeUpstream`].
 pub struct TestApp {
     pub base_url: String,
+    /// The admin listener, when `server.admin_bind` is set.
+    pub admin_base_url: Option<String>,
+    /// The token readiness is asked with, when operations are protected.
+    probe_token: Option<String>,
     pub client: TargetClient,
     pub fake: FakeUpstream,
     http: reqwest::Client,
@@ -123,10 +127,22 @@ impl TestApp {
         let mut config = test_config(&fake);
         config.server.bind = addr.to_string();
         tweak(&mut config);
+        let admin = config.admin_addr().expect("a valid admin address");
+        let probe_token = config
+            .server
+            .protect_operations
+            .then(|| config.server.auth_tokens.first().cloned())
+            .flatten();
         let client = TargetClient::create(config).expect("offerd starts");
         let server = offerd::http::serve(client.clone(), listener).expect("offerd serves");
         let handle = server.handle();
         actix_rt::spawn(server);
+        let admin_base_url = admin.map(|admin| {
+            let listener = TcpListener::bind(admin).expect("bind the admin listener");
+            let server = offerd::http::serve_admin(client.clone(), listener).expect("admin serves");
+            actix_rt::spawn(server);
+            format!("http://{admin}")
+        });
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(PATIENCE)
@@ -134,6 +150,8 @@ impl TestApp {
             .expect("a reqwest client");
         Self {
             base_url: format!("http://{addr}"),
+            admin_base_url,
+            probe_token,
             client,
             fake,
             http,
@@ -150,8 +168,14 @@ impl TestApp {
 
     /// Waits until `/health/ready` answers 200; panics after [`PATIENCE`].
     pub async fn wait_ready(&self) {
+        let base = self.admin_base_url.as_ref().unwrap_or(&self.base_url);
+        let url = format!("{base}/health/ready");
         let ready = eventually(PATIENCE, || async {
-            self.get("/health/ready").await.0 == 200
+            let mut request = self.http.get(&url);
+            if let Some(token) = &self.probe_token {
+                request = request.bearer_auth(token);
+            }
+            request.send().await.is_ok_and(|r| r.status() == 200)
         })
         .await;
         assert!(ready, "offerd did not become ready within {PATIENCE:?}");

@@ -253,3 +253,85 @@ async fn metrics_carry_process_build_and_method_series() {
         "offerd_http_requests_total{endpoint=\"/health/ready\",method=\"GET\",status=\"200\"}";
     assert!(text.contains(ready), "{text}");
 }
+
+#[actix_rt::test]
+async fn bearer_tokens_guard_the_decision_endpoints_not_the_probes() {
+    let app = crate::common::TestApp::ready(|c| {
+        c.server.auth_tokens = vec!["s3cret-one".into(), "s3cret-two".into()];
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let offers = format!("{}/v1/offers", app.base_url);
+    let body = crate::common::example("execute-one-mbox.json");
+
+    let none = http.post(&offers).json(&body).send().await.unwrap();
+    assert_eq!(none.status(), 401);
+    assert_eq!(none.headers()["www-authenticate"], "Bearer");
+    let answer: Value = none.json().await.unwrap();
+    assert_eq!(answer["error"]["code"], "unauthorized", "{answer}");
+
+    let wrong = http
+        .post(&offers)
+        .bearer_auth("s3cret-on")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let right = http
+        .post(&offers)
+        .bearer_auth("s3cret-two")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 200);
+
+    assert_eq!(
+        app.get("/health/ready").await.0,
+        200,
+        "probes stay open by default"
+    );
+    assert_eq!(app.get("/metrics").await.0, 200);
+}
+
+#[actix_rt::test]
+async fn protected_operations_need_the_token_too() {
+    let app = crate::common::TestApp::ready(|c| {
+        c.server.auth_tokens = vec!["ops-token".into()];
+        c.server.protect_operations = true;
+    })
+    .await;
+    assert_eq!(app.get("/metrics").await.0, 401);
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", app.base_url))
+        .bearer_auth("ops-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+}
+
+#[actix_rt::test]
+async fn an_admin_listener_takes_health_and_metrics_off_the_main_port() {
+    let admin_port = free_port();
+    let app = crate::common::TestApp::ready(|c| {
+        c.server.admin_bind = Some(format!("127.0.0.1:{admin_port}"));
+    })
+    .await;
+    assert_eq!(app.get("/metrics").await.0, 404, "not on the main port");
+    let body = crate::common::example("execute-one-mbox.json");
+    assert_eq!(app.post_json("/v1/offers", &body).await.0, 200);
+    let admin = format!("http://127.0.0.1:{admin_port}");
+    let ready = reqwest::get(format!("{admin}/health/ready")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let metrics = reqwest::get(format!("{admin}/metrics")).await.unwrap();
+    assert!(metrics.text().await.unwrap().contains("offerd_build_info"));
+    let offers = reqwest::Client::new()
+        .post(format!("{admin}/v1/offers"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(offers.status(), 404, "no decisions on the admin port");
+}

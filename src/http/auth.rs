@@ -1,0 +1,79 @@
+//! Optional bearer tokens (`server.auth_tokens`): required on the decision endpoints
+//! and, with `server.protect_operations`, on the operational ones. Compared in constant
+//! time and never logged; a missing or wrong token is a JSON 401.
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
+use actix_web::middleware::Next;
+use actix_web::{ResponseError, web};
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use crate::client::TargetClient;
+
+/// The operational endpoints; everything else decides or takes notifications.
+pub fn is_operational(path: &str) -> bool {
+    path == "/metrics" || path == "/v1/artifact" || path.starts_with("/health/")
+}
+
+/// Lets a request through when no token is needed for its path or it carries one of
+/// the configured tokens.
+pub async fn authorize(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let allowed = match req.app_data::<web::Data<TargetClient>>() {
+        Some(client) => {
+            let server = &client.config().server;
+            let needed = !server.auth_tokens.is_empty()
+                && (server.protect_operations || !is_operational(req.path()));
+            !needed || carries_a_token(&req, &server.auth_tokens)
+        }
+        None => true,
+    };
+    if allowed {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let error = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "this endpoint needs `Authorization: Bearer <token>` with a token from server.auth_tokens",
+    );
+    let mut response = error.error_response();
+    response
+        .headers_mut()
+        .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    Ok(req.into_response(response).map_into_right_body())
+}
+
+fn carries_a_token(req: &ServiceRequest, tokens: &[String]) -> bool {
+    let given = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(given) = given else {
+        return false;
+    };
+    // Every token is compared, so the time taken does not tell which one matched.
+    tokens.iter().fold(false, |matched, token| {
+        matched | bool::from(given.as_bytes().ct_eq(token.as_bytes()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operational_paths_are_told_apart() {
+        assert!(is_operational("/metrics"));
+        assert!(is_operational("/health/ready"));
+        assert!(is_operational("/v1/artifact"));
+        assert!(!is_operational("/v1/offers"));
+        assert!(!is_operational("/rest/v1/delivery"));
+    }
+}
