@@ -49,7 +49,7 @@ pub const EMBEDDED_DEMO: &str = "embedded:demo";
 
 /// Everything offerd can be configured with. Each field documents its key; the
 /// environment variable is `OFFERD_<SECTION>__<KEY>` in upper case.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -64,7 +64,7 @@ pub struct Config {
 }
 
 /// `[server]`: the HTTP listener.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// `server.bind`: listen address. Default `127.0.0.1:8080`.
@@ -115,7 +115,7 @@ impl Default for ServerConfig {
 }
 
 /// `[target]`: the Target account and how to decide.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TargetConfig {
     /// `target.client`: Target client code. Default `demo`.
@@ -153,7 +153,7 @@ impl Default for TargetConfig {
 }
 
 /// `[artifact]`: where the rules come from and how often.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ArtifactConfig {
     /// `artifact.location`: a file path, `file://` or `http(s)://` URL, or
@@ -187,7 +187,7 @@ impl Default for ArtifactConfig {
 }
 
 /// `[upstream]`: Target's Delivery API.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UpstreamConfig {
     /// `upstream.server_domain`: Delivery API host. Empty = `<client>.tt.omtrdc.net`.
@@ -226,7 +226,7 @@ impl Default for UpstreamConfig {
 }
 
 /// `[decision]`: the decision actor pool.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DecisionConfig {
     /// `decision.actors`: decision actors (threads); 0 = one per core. Default 0.
@@ -246,7 +246,7 @@ impl Default for DecisionConfig {
 }
 
 /// `[batcher]`: how notifications and telemetry reach Target.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BatcherConfig {
     /// `batcher.queue_capacity`: notifications held in memory (queued, in flight or
@@ -312,7 +312,7 @@ impl Default for BatcherConfig {
 }
 
 /// `spool.sync`: when a spooled notification is fsynced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SyncMode {
     /// Before the answer that owes it leaves: survives kill -9 and power loss.
@@ -323,7 +323,7 @@ pub enum SyncMode {
 }
 
 /// `[spool]`: the durable notification spool (see `src/spool.rs`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SpoolConfig {
     /// `spool.dir` (env `OFFERD_SPOOL__DIR`): where the spool lives. Unset = memory
@@ -350,7 +350,7 @@ impl Default for SpoolConfig {
 }
 
 /// `[geo]`: IP to geo lookups.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GeoConfig {
     /// `geo.url`: the geo endpoint. Default `https://assets.adobetarget.com/v1/geo`.
@@ -375,7 +375,7 @@ impl Default for GeoConfig {
 }
 
 /// `[log]`: logging.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     /// `log.format`: `pretty` or `json`. Default pretty.
