@@ -47,3 +47,4 @@ pub mod spool;
 pub mod store;
 pub mod telemetry_buffer;
 pub mod upstream;
+pub mod warn_every;

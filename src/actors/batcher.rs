@@ -19,7 +19,7 @@
 //!   spool, what is left stays there for the next start; without one it is counted as
 //!   dropped (`shutdown`). Nothing ends silently.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,18 +34,24 @@ use crate::spool::{Record, Spool};
 use crate::telemetry_buffer::TelemetryBuffer;
 use crate::upstream::UpstreamError;
 use crate::upstream::delivery::DeliveryClient;
+use crate::warn_every::WarnEvery;
 
+mod ages;
 mod backpressure;
 mod job;
 mod limit;
 pub mod queue;
 mod retry;
+mod spool_link;
 
+use ages::Ages;
 pub use backpressure::Backpressure;
 use job::Job;
 pub use limit::ConcurrencyLimit;
 use queue::{Batch, Key, Queue};
+use retry::Backoffs;
 pub use retry::RetryPolicy;
+use spool_link::SpoolLink;
 
 /// Messages the mailbox holds before `try_send` fails. Why 16384: an `Enqueue` or a
 /// `Committed` takes microseconds to handle, so this absorbs bursts; a full mailbox
@@ -54,12 +60,6 @@ const MAILBOX_CAPACITY: usize = 16_384;
 
 /// Records read from the spool at once: a few MB, a few ms of SQLite.
 const SPOOL_PAGE: usize = 2048;
-
-/// Acknowledgements sent to the spool writer at once (or at the next tick).
-const ACK_BATCH: usize = 256;
-
-/// At most one warning of a kind per this interval; the counts stay complete.
-const WARN_EVERY: Duration = Duration::from_secs(1);
 
 /// Telemetry-only requests (no notification to ride on) at most this often.
 const TELEMETRY_ALONE_EVERY: Duration = Duration::from_secs(1);
@@ -124,43 +124,6 @@ struct Draining {
     report: DrainReport,
 }
 
-/// The Batcher's view of the spool: how far it has read, and what it owes it.
-struct SpoolLink {
-    spool: Spool,
-    /// Every record up to here is in memory or already acknowledged.
-    cursor: u64,
-    /// Records past `cursor` wait on disk: read them before taking new ones.
-    behind: bool,
-    /// Per record held: notifications not yet settled, and its size.
-    outstanding: HashMap<u64, (u32, u32)>,
-    /// Settled records not yet handed to the writer.
-    acks: Vec<(u64, u32)>,
-}
-
-/// How many held notifications were owed in each second: the oldest-age gauge.
-#[derive(Default)]
-struct Ages(BTreeMap<i64, usize>);
-
-impl Ages {
-    fn add(&mut self, owed_at_ms: i64, n: usize) {
-        *self.0.entry(owed_at_ms.div_euclid(1000)).or_default() += n;
-    }
-
-    fn remove(&mut self, owed_at_ms: i64) {
-        let second = owed_at_ms.div_euclid(1000);
-        if let Some(n) = self.0.get_mut(&second) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.0.remove(&second);
-            }
-        }
-    }
-
-    fn oldest_second(&self) -> Option<i64> {
-        self.0.keys().next().copied()
-    }
-}
-
 /// Merges, batches and sends notifications to Target; see the module docs.
 pub struct Batcher {
     config: BatcherConfig,
@@ -172,11 +135,7 @@ pub struct Batcher {
     queue: Queue,
     ready: VecDeque<Job>,
     in_flight: usize,
-    /// Jobs waiting out a backoff, by when they are due (and a tie-breaker). Held
-    /// here rather than in a timer task each: a backoff then costs its job alone,
-    /// which matters with a whole outage's worth waiting.
-    backing_off: BTreeMap<(Instant, u64), Job>,
-    backoff_seq: u64,
+    backing_off: Backoffs,
     /// Notifications in memory: queued, ready, in flight or backing off.
     held: usize,
     ages: Ages,
@@ -189,7 +148,8 @@ pub struct Batcher {
     finished: bool,
     /// Tells the call and backoff tasks that the batcher is gone.
     stop: tokio::sync::watch::Sender<bool>,
-    warned: HashMap<&'static str, (Instant, u64)>,
+    /// Warnings at most once a second per kind, with counts.
+    warned: HashMap<&'static str, WarnEvery>,
 }
 
 impl Batcher {
@@ -216,14 +176,7 @@ impl Batcher {
             max: Duration::from_millis(config.retry_max_ms.max(1)),
             max_age: Duration::from_secs(config.max_age_secs),
         };
-        let spool = spool.map(|spool| SpoolLink {
-            spool,
-            cursor: 0,
-            // A new batcher replays whatever an earlier one (or run) left.
-            behind: true,
-            outstanding: HashMap::new(),
-            acks: Vec::new(),
-        });
+        let spool = spool.map(SpoolLink::new);
         Self {
             queue: Queue::new(config.max_notifications_per_request),
             config,
@@ -234,8 +187,7 @@ impl Batcher {
             spool,
             ready: VecDeque::new(),
             in_flight: 0,
-            backing_off: BTreeMap::new(),
-            backoff_seq: 0,
+            backing_off: Backoffs::default(),
             held: 0,
             ages: Ages::default(),
             limit,
@@ -260,19 +212,15 @@ impl Batcher {
     /// Queues one call's notifications (`seq` 0: not spooled).
     fn admit(&mut self, owed: Owed, seq: u64, len: u32, ctx: &mut Context<Self>) {
         let n = owed.notifications.len();
+        if let (Some(link), true) = (&mut self.spool, seq > 0) {
+            link.hold(seq, n, len);
+        }
         if n == 0 {
-            // Nothing to send: the record is done with at once.
-            if let (Some(link), true) = (&mut self.spool, seq > 0) {
-                link.acks.push((seq, len));
-            }
             return;
         }
         self.held += n;
         self.set_depth();
         self.ages.add(owed.owed_at_ms, n);
-        if let (Some(link), true) = (&mut self.spool, seq > 0) {
-            link.outstanding.insert(seq, (n as u32, len));
-        }
         let (key, full) = self.queue.push(owed, seq, Instant::now());
         if full {
             let mut batches = Vec::new();
@@ -281,22 +229,16 @@ impl Batcher {
         }
     }
 
-    /// Takes spooled records in order; a record past a gap, or with memory full,
-    /// stays on disk and is read back later.
+    /// Takes just-committed records that are next in line and fit; the others wait
+    /// on disk (see `spool_link`).
     fn take_committed(&mut self, records: Vec<Record>, ctx: &mut Context<Self>) {
         let capacity = self.capacity();
         for record in records {
             let room = self.held + record.owed.notifications.len() <= capacity;
             let Some(link) = &mut self.spool else { return };
-            if record.seq <= link.cursor {
-                continue;
+            if link.take(record.seq, room) {
+                self.admit(record.owed, record.seq, record.len, ctx);
             }
-            if link.behind || record.seq != link.cursor + 1 || !room {
-                link.behind = true;
-                continue;
-            }
-            link.cursor = record.seq;
-            self.admit(record.owed, record.seq, record.len, ctx);
         }
     }
 
@@ -306,26 +248,18 @@ impl Batcher {
         let capacity = self.capacity();
         let draining = self.draining.is_some();
         let Some(link) = &mut self.spool else { return };
-        if !link.behind || (self.held > capacity / 2 && !draining) {
+        if !link.behind() || (self.held > capacity / 2 && !draining) {
             return;
         }
         let want = capacity.saturating_sub(self.held).clamp(1, SPOOL_PAGE);
         // Blocking SQLite read on the batcher's own thread: a page takes a few ms.
-        let records = match link.spool.read_after(link.cursor, want) {
-            Ok(records) => records,
-            Err(err) => {
-                self.warn("spool_read", 1, &format!("cannot read the spool: {err}"));
-                return;
+        match link.read_page(want) {
+            Ok(records) => {
+                for record in records {
+                    self.admit(record.owed, record.seq, record.len, ctx);
+                }
             }
-        };
-        if records.len() < want {
-            link.behind = false;
-        }
-        for record in records {
-            if let Some(link) = &mut self.spool {
-                link.cursor = link.cursor.max(record.seq);
-            }
-            self.admit(record.owed, record.seq, record.len, ctx);
+            Err(err) => self.warn("spool_read", 1, &format!("cannot read the spool: {err}")),
         }
     }
 
@@ -470,30 +404,7 @@ impl Batcher {
         let delay = self.policy.delay(job.attempt, deadline);
         job.attempt = job.attempt.saturating_add(1);
         tracing::debug!(%error, attempt = job.attempt, delay_ms = delay.as_millis() as u64, "retrying a notification request");
-        self.backoff_seq += 1;
-        self.backing_off
-            .insert((Instant::now() + delay, self.backoff_seq), job);
-    }
-
-    /// Jobs whose backoff is over go back to the ready queue.
-    fn take_due_retries(&mut self, now: Instant) {
-        while let Some(entry) = self.backing_off.first_entry() {
-            if entry.key().0 > now {
-                break;
-            }
-            self.ready.push_back(entry.remove());
-        }
-    }
-
-    /// A drain started: no job waits out a long backoff; each is due within a base
-    /// delay (jittered, so they do not all go at once), and within the deadline.
-    fn hasten_retries(&mut self, deadline: Instant) {
-        let now = Instant::now();
-        let waiting = std::mem::take(&mut self.backing_off);
-        for ((due, seq), job) in waiting {
-            let sooner = now + self.policy.delay(0, Some(deadline));
-            self.backing_off.insert((due.min(sooner), seq), job);
-        }
+        self.backing_off.wait(job, Instant::now() + delay);
     }
 
     /// Target refused the request: split it until the bad notification is alone.
@@ -541,30 +452,8 @@ impl Batcher {
 
     /// Records whose every notification is settled go to the spool to be deleted.
     fn acknowledge(&mut self, seqs: &[u64]) {
-        let Some(link) = &mut self.spool else { return };
-        for seq in seqs.iter().filter(|s| **s > 0) {
-            if let Some((left, len)) = link.outstanding.get_mut(seq) {
-                *left = left.saturating_sub(1);
-                if *left == 0 {
-                    let len = *len;
-                    link.outstanding.remove(seq);
-                    link.acks.push((*seq, len));
-                }
-            }
-        }
-        if link.acks.len() >= ACK_BATCH {
-            Self::send_acks(link);
-        }
-    }
-
-    fn send_acks(link: &mut SpoolLink) {
-        if link.acks.is_empty() {
-            return;
-        }
-        let acks = std::mem::take(&mut link.acks);
-        // A full writer inbox: keep them for the next tick.
-        if let Err(back) = link.spool.acknowledge(acks) {
-            link.acks = back;
+        if let Some(link) = &mut self.spool {
+            link.settle(seqs);
         }
     }
 
@@ -593,22 +482,18 @@ impl Batcher {
         self.warn(reason, n as u64, &message);
     }
 
-    /// Logs `message` for `kind` at most once per [`WARN_EVERY`], with the count of
+    /// Logs `message` for `kind` at most once a second, with the count of
     /// notifications since the last line of that kind.
     fn warn(&mut self, kind: &'static str, n: u64, message: &str) {
-        let now = Instant::now();
-        let entry = self.warned.entry(kind).or_insert((now - WARN_EVERY, 0));
-        entry.1 += n;
-        if now.duration_since(entry.0) < WARN_EVERY {
-            return;
+        let warned = self.warned.entry(kind).or_default();
+        if let Some(notifications) = warned.record(n, now_ms()) {
+            tracing::warn!(kind, notifications, "{message}");
         }
-        tracing::warn!(kind, notifications = entry.1, "{message}");
-        *entry = (now, 0);
     }
 
     /// The periodic work: cut lingering keys, read the spool, acknowledge, gauges.
     fn tick(&mut self, ctx: &mut Context<Self>) {
-        self.take_due_retries(Instant::now());
+        self.backing_off.take_due(Instant::now(), &mut self.ready);
         let mut batches = Vec::new();
         if self.draining.is_some() {
             self.queue.take_all(&mut batches);
@@ -623,7 +508,7 @@ impl Batcher {
         }
         self.read_spool(ctx);
         if let Some(link) = &mut self.spool {
-            Self::send_acks(link);
+            link.flush_acks();
         }
         self.publish_gauges();
         self.finish_if_drained(ctx);
@@ -647,7 +532,7 @@ impl Batcher {
     }
 
     fn idle(&self) -> bool {
-        let behind = self.spool.as_ref().is_some_and(|l| l.behind);
+        let behind = self.spool.as_ref().is_some_and(SpoolLink::behind);
         self.held == 0 && self.in_flight == 0 && self.backing_off.is_empty() && !behind
     }
 
@@ -683,7 +568,7 @@ impl Batcher {
     fn finish(&mut self, ctx: &mut Context<Self>) {
         self.finished = true;
         if let Some(link) = &mut self.spool {
-            Self::send_acks(link);
+            link.flush_acks();
         }
         if let Some(draining) = self.draining.take() {
             tracing::info!(
@@ -793,7 +678,7 @@ impl Handler<Drain> for Batcher {
                 });
                 let left = msg.deadline.saturating_duration_since(Instant::now());
                 ctx.run_later(left, |act, ctx| act.drain_deadline(ctx));
-                self.hasten_retries(msg.deadline);
+                self.backing_off.hasten(&self.policy, msg.deadline);
                 self.tick(ctx);
             }
         }

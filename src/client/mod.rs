@@ -13,12 +13,11 @@ use arc_swap::ArcSwapOption;
 
 mod attributes;
 mod validate;
-mod warn_every;
 
+use crate::warn_every::WarnEvery;
 pub use attributes::Attributes;
 use attributes::{add_mboxes, attributes_of};
 use validate::{validate_notifications, validate_request};
-pub use warn_every::WarnEvery;
 
 use crate::actors::batcher::{Backpressure, Enqueue, InjectPanic};
 use crate::actors::decision::{Decide, DecisionPool, PoolError};

@@ -5,8 +5,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
-use crate::client::{ClientError, WarnEvery};
+use crate::client::ClientError;
 use crate::upstream::UpstreamError;
+use crate::warn_every::WarnEvery;
 
 /// An error answer.
 #[derive(Debug, thiserror::Error)]

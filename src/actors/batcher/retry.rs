@@ -3,7 +3,10 @@
 //! for as long as its newest notification is younger than `batcher.max_age`, so a
 //! Target outage of any length shorter than that loses nothing.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
+
+use super::job::Job;
 
 /// Backoff bounds and the age budget.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +37,48 @@ impl RetryPolicy {
     pub fn expired(&self, owed_at_ms: i64, now_ms: i64) -> bool {
         let age = now_ms.saturating_sub(owed_at_ms);
         u128::try_from(age).is_ok_and(|age| age >= self.max_age.as_millis())
+    }
+}
+
+/// Requests waiting out a backoff, by when they are due. Held by the Batcher rather
+/// than in a timer task each: a backoff then costs its request alone, which matters
+/// with a whole outage's worth waiting. The Batcher's tick takes the due ones.
+#[derive(Default)]
+pub struct Backoffs {
+    /// By due time, then a sequence number (two may be due at once).
+    waiting: BTreeMap<(Instant, u64), Job>,
+    seq: u64,
+}
+
+impl Backoffs {
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// `job` may be sent again at `due`.
+    pub fn wait(&mut self, job: Job, due: Instant) {
+        self.seq += 1;
+        self.waiting.insert((due, self.seq), job);
+    }
+
+    /// Moves the jobs due by `now` to `ready`.
+    pub fn take_due(&mut self, now: Instant, ready: &mut VecDeque<Job>) {
+        while let Some(entry) = self.waiting.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            ready.push_back(entry.remove());
+        }
+    }
+
+    /// A drain started: no job waits out a long backoff; each is due within a base
+    /// delay (jittered, so they do not all go at once) and within `deadline`.
+    pub fn hasten(&mut self, policy: &RetryPolicy, deadline: Instant) {
+        let now = Instant::now();
+        for ((due, seq), job) in std::mem::take(&mut self.waiting) {
+            let sooner = now + policy.delay(0, Some(deadline));
+            self.waiting.insert((due.min(sooner), seq), job);
+        }
     }
 }
 

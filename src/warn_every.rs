@@ -1,4 +1,4 @@
-//! A warning logged at most once a second from many threads, with the count of
+//! A warning logged at most once a second, from one thread or many, with the count of
 //! occurrences since the last line: an overflow storm stays visible without flooding
 //! the log, and its count stays complete (metrics count every one anyway).
 
