@@ -193,17 +193,20 @@ impl<'a, 'b> Decider<'a, 'b> {
         mut tracer: Option<&mut Tracer<'_, '_>>,
     ) -> ExecuteResponse {
         let mode = Mode::Execute;
-        let mboxes = request.mboxes.as_ref().map(|mboxes| {
+        let mut mboxes = request.mboxes.as_ref().map(|mboxes| {
             let mut out = Vec::new();
             for mbox in mboxes {
                 out.extend(self.mbox(mode, &Details::mbox(mbox), tracer.as_deref_mut()));
             }
             out.into_iter().map(into_mbox_response).collect()
         });
-        let page_load = request
+        let mut page_load = request
             .page_load
             .as_ref()
-            .map(|details| self.page_load(mode, details, tracer));
+            .map(|details| self.page_load(mode, details, tracer.as_deref_mut()));
+        if let Some(tracer) = tracer {
+            share_live_lists(tracer, mboxes.as_mut(), page_load.as_mut());
+        }
         ExecuteResponse {
             page_load,
             mboxes,
@@ -217,7 +220,7 @@ impl<'a, 'b> Decider<'a, 'b> {
         mut tracer: Option<&mut Tracer<'_, '_>>,
     ) -> PrefetchResponse {
         let mode = Mode::Prefetch;
-        let mboxes = request.mboxes.as_ref().map(|mboxes| {
+        let mut mboxes = request.mboxes.as_ref().map(|mboxes| {
             let mut out = Vec::new();
             for mbox in mboxes {
                 out.extend(self.mbox(mode, &Details::mbox(mbox), tracer.as_deref_mut()));
@@ -231,10 +234,13 @@ impl<'a, 'b> Decider<'a, 'b> {
             }
             out.into_iter().map(into_view).collect()
         });
-        let page_load = request
+        let mut page_load = request
             .page_load
             .as_ref()
-            .map(|details| self.page_load(mode, details, tracer));
+            .map(|details| self.page_load(mode, details, tracer.as_deref_mut()));
+        if let Some(tracer) = tracer {
+            share_live_lists(tracer, mboxes.as_mut(), page_load.as_mut());
+        }
         PrefetchResponse {
             views,
             page_load,
@@ -538,6 +544,27 @@ fn merge(existing: &mut Matched, other: Matched) {
     // The first match's trace stands for the merged view, as in the SDKs.
 }
 
+/// The SDKs give a blank mbox answer (no rule matched) and the page load a trace whose
+/// rule-condition lists and campaign notification lists are the tracer's own arrays, not
+/// copies (Node's `RequestTracer`: the blank consequence and `preserveTrace` escape the
+/// rule evaluator's deep clone). Serialized after the whole mode ran, those lists show
+/// what the rest of the mode evaluated too; so do these, once the mode is done.
+fn share_live_lists(
+    tracer: &Tracer<'_, '_>,
+    mboxes: Option<&mut Vec<MboxResponse>>,
+    page_load: Option<&mut PageLoadResponse>,
+) {
+    let blank = mboxes
+        .into_iter()
+        .flatten()
+        .filter(|m| m.options.is_none())
+        .filter_map(|m| m.trace.as_mut());
+    let page_load = page_load.and_then(|p| p.trace.as_mut());
+    for trace in blank.chain(page_load) {
+        tracer.share_live_lists(trace);
+    }
+}
+
 fn into_mbox_response(m: Matched) -> MboxResponse {
     MboxResponse {
         index: m.index,
@@ -556,5 +583,68 @@ fn into_view(m: Matched) -> View {
         metrics: m.metrics,
         trace: m.trace,
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::engine::{Artifact, ArtifactProvenance, RandomIds};
+    use crate::upstream::artifact_source::DEMO_ARTIFACT;
+
+    fn conditions(trace: &Value) -> usize {
+        let target = &trace["evaluatedCampaignTargets"][0];
+        let len = |key: &str| target[key].as_array().map_or(0, Vec::len);
+        len("matchedRuleConditions") + len("unmatchedRuleConditions")
+    }
+
+    /// Node's trace for a blank mbox answer shows the conditions evaluated after it in
+    /// the same mode; a matched answer's trace is a snapshot.
+    #[test]
+    fn a_blank_mbox_trace_shows_the_whole_modes_conditions_as_the_sdk_does() {
+        let artifact = Artifact::from_json(DEMO_ARTIFACT.as_bytes()).expect("demo artifact");
+        let artifact = CompiledArtifact::compile(artifact, ArtifactProvenance::default())
+            .expect("demo artifact compiles");
+        let request: DeliveryRequest = serde_json::from_value(json!({
+            "id": {"tntId": "trace-visitor"},
+            "context": {"channel": "web", "address": {"url": "https://example.com/"}},
+            "trace": {},
+            "execute": {"mboxes": [
+                {"name": "hero-banner", "index": 1},
+                {"name": "no-such-mbox", "index": 2},
+                {"name": "hero-banner", "index": 3},
+            ]}
+        }))
+        .expect("request");
+        let input = DecisionInput {
+            request: &request,
+            client: "demo",
+            session_id: Some("s"),
+            now_ms: 1_700_000_000_000,
+            ids: &RandomIds,
+        };
+
+        let decision = decide(&artifact, &input);
+
+        let mboxes = decision
+            .response
+            .execute
+            .and_then(|e| e.mboxes)
+            .expect("mboxes");
+        let traces: Vec<&Value> = mboxes.iter().filter_map(|m| m.trace.as_ref()).collect();
+        assert_eq!(traces.len(), 3);
+        assert!(mboxes[1].options.is_none(), "no-such-mbox is blank");
+        let (first, blank, last) = (
+            conditions(traces[0]),
+            conditions(traces[1]),
+            conditions(traces[2]),
+        );
+        assert!(first > 0 && last > first, "{first} then {last}");
+        assert_eq!(
+            blank, last,
+            "the blank answer's lists are the mode's final ones"
+        );
     }
 }

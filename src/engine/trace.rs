@@ -200,6 +200,39 @@ impl<'s, 'a> Tracer<'s, 'a> {
     }
 }
 
+impl Tracer<'_, '_> {
+    /// Brings `trace`, a snapshot this tracer made earlier, up to date where the SDKs'
+    /// snapshot shares the tracer's lists (see `decide::share_live_lists`): the matched
+    /// and unmatched rule conditions of every target it holds, and the notifications of
+    /// every campaign that had some when it was taken. Segment ids and which targets and
+    /// campaigns it holds stay as they were (the SDKs copy those).
+    pub fn share_live_lists(&self, trace: &mut Value) {
+        let targets = trace
+            .get_mut("evaluatedCampaignTargets")
+            .and_then(Value::as_array_mut);
+        for (snapshot, target) in targets.into_iter().flatten().zip(self.targets.values()) {
+            if let Value::Object(snapshot) = snapshot {
+                let lists = [
+                    ("matchedRuleConditions", &target.matched_conditions),
+                    ("unmatchedRuleConditions", &target.unmatched_conditions),
+                ];
+                for (key, live) in lists {
+                    snapshot.insert(key.into(), Value::Array(live.clone()));
+                }
+            }
+        }
+        let campaigns = trace.get_mut("campaigns").and_then(Value::as_array_mut);
+        for (snapshot, campaign) in campaigns.into_iter().flatten().zip(self.campaigns.values()) {
+            if let (Some(list), Some(live)) = (
+                snapshot.get_mut("notifications"),
+                campaign.get("notifications"),
+            ) {
+                *list = live.clone();
+            }
+        }
+    }
+}
+
 impl EvaluatedTarget {
     fn to_json(&self) -> Value {
         let mut map = self.head.clone();
