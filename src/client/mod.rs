@@ -17,7 +17,8 @@ mod validate;
 use crate::warn_every::WarnEvery;
 pub use attributes::Attributes;
 use attributes::{add_mboxes, attributes_of};
-use validate::{validate_notifications, validate_request};
+pub(crate) use validate::validate_notifications;
+use validate::validate_request;
 
 use crate::actors::batcher::{Backpressure, Enqueue, InjectPanic};
 use crate::actors::decision::{Decide, DecisionPool, PoolError};
@@ -189,6 +190,15 @@ impl TargetClient {
         options: GetOffersOptions,
     ) -> Result<TargetDeliveryResponse, ClientError> {
         validate_request(&options.request)?;
+        self.decide(options).await
+    }
+
+    /// get_offers without the SDK's checks of its options, for Target's own endpoint
+    /// (`/rest/v1/delivery`), which validates as Target does instead.
+    pub(crate) async fn decide(
+        &self,
+        options: GetOffersOptions,
+    ) -> Result<TargetDeliveryResponse, ClientError> {
         let started = Instant::now();
         let method = options
             .decisioning_method
@@ -482,11 +492,13 @@ impl TargetClient {
     }
 
     /// Queues caller-sent notifications (display or click) for Target: spooled (with a
-    /// spool) before this returns.
+    /// spool) before this returns. Answers as Target answers a notification request:
+    /// the request id, the visitor id (completed as for a decision) and each
+    /// notification's id.
     pub async fn send_notifications(
         &self,
         options: SendNotificationsOptions,
-    ) -> Result<(), ClientError> {
+    ) -> Result<DeliveryResponse, ClientError> {
         let notifications = options.request.notifications.as_ref().map_or(0, Vec::len);
         if notifications == 0 {
             return Err(ClientError::InvalidRequest(
@@ -502,7 +514,12 @@ impl TargetClient {
             self.inner.telemetry.push(entry, &self.inner.metrics);
         }
         let notifications = prepared.request.notifications.take().unwrap_or_default();
-        self.owe(&prepared, &notifications, now).await
+        self.owe(&prepared, &notifications, now).await?;
+        Ok(notifications_answer(
+            &prepared.request,
+            &self.inner.client,
+            &notifications,
+        ))
     }
 
     /// Panics the current Batcher, to show that the Supervisor restarts it and the
@@ -582,6 +599,26 @@ impl TargetClient {
                 delay = (delay * 2).min(Duration::from_secs(60));
             }
         });
+    }
+}
+
+/// Target's answer to a request that only carries notifications.
+fn notifications_answer(
+    request: &DeliveryRequest,
+    client: &str,
+    notifications: &[Notification],
+) -> DeliveryResponse {
+    let ids = notifications.iter().map(|n| NotificationResponse {
+        id: n.id.clone(),
+        ..Default::default()
+    });
+    DeliveryResponse {
+        status: Some(200),
+        request_id: request.request_id.clone(),
+        id: request.id.clone(),
+        client: Some(client.to_string()),
+        notifications: Some(ids.collect()),
+        ..Default::default()
     }
 }
 

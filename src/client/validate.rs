@@ -2,17 +2,34 @@
 //! or queued: the same checks the SDKs make, as 400s instead of thrown errors.
 
 use super::ClientError;
-use crate::model::DeliveryRequest;
+use crate::model::{DeliveryRequest, ExecuteRequest, PrefetchRequest};
+
+/// `{}`: no field at all (JSON `null` fields read as absent).
+fn is_empty_execute(execute: &ExecuteRequest) -> bool {
+    execute.page_load.is_none() && execute.mboxes.is_none() && execute.extra.is_empty()
+}
+
+fn is_empty_prefetch(prefetch: &PrefetchRequest) -> bool {
+    prefetch.page_load.is_none()
+        && prefetch.views.is_none()
+        && prefetch.mboxes.is_none()
+        && prefetch.extra.is_empty()
+}
 
 pub(super) fn validate_request(request: &DeliveryRequest) -> Result<(), ClientError> {
     let invalid = |msg: &str| Err(ClientError::InvalidRequest(msg.to_string()));
+    // As the Node SDK checks: an empty `execute: {}` or `prefetch: {}` is fine (the SDK
+    // itself sends one when it has filtered out an invalid mbox); one that names fields
+    // but nothing to decide is not.
     if let Some(execute) = &request.execute
+        && !is_empty_execute(execute)
         && execute.page_load.is_none()
         && execute.mboxes.as_ref().is_none_or(Vec::is_empty)
     {
         return invalid("request.execute must hold pageLoad or at least one mbox");
     }
     if let Some(prefetch) = &request.prefetch
+        && !is_empty_prefetch(prefetch)
         && prefetch.page_load.is_none()
         && prefetch.views.as_ref().is_none_or(Vec::is_empty)
         && prefetch.mboxes.as_ref().is_none_or(Vec::is_empty)
@@ -36,7 +53,7 @@ pub(super) fn validate_request(request: &DeliveryRequest) -> Result<(), ClientEr
     Ok(())
 }
 
-pub(super) fn validate_notifications(request: &DeliveryRequest) -> Result<(), ClientError> {
+pub(crate) fn validate_notifications(request: &DeliveryRequest) -> Result<(), ClientError> {
     for (i, n) in request.notifications.iter().flatten().enumerate() {
         let problem = if n.id.as_deref().is_none_or(str::is_empty) {
             Some("id")

@@ -35,6 +35,22 @@ pub struct GetOffersOptions {
     /// The Experience Cloud visitor cookie (`AMCV_...`); accepted and ignored.
     #[serde(default, alias = "visitorCookie")]
     pub visitor_cookie: Option<String>,
+    /// How `POST /v1/offers` names the result's fields; get_offers itself ignores it.
+    #[serde(default, alias = "resultNaming")]
+    pub result_naming: ResultNaming,
+}
+
+/// The result's field names: the Python SDK's (the default) or the Node SDK's, for
+/// callers moving from it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum ResultNaming {
+    /// `target_cookie.max_age`, `response_tokens`, `meta.decisioning_method`, ...
+    #[default]
+    #[serde(rename = "snake_case")]
+    SnakeCase,
+    /// `targetCookie.maxAge`, `responseTokens`, `meta.decisioningMethod`, ...
+    #[serde(rename = "camelCase")]
+    CamelCase,
 }
 
 /// Client-wide settings a request is completed with.

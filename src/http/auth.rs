@@ -40,7 +40,8 @@ pub async fn authorize(
         StatusCode::UNAUTHORIZED,
         "unauthorized",
         "this endpoint needs `Authorization: Bearer <token>` with a token from server.auth_tokens",
-    );
+    )
+    .shaped_for(req.path());
     let mut response = error.error_response();
     response
         .headers_mut()

@@ -1,5 +1,6 @@
-//! The HTTP error type: every failure answers `{"error": {"code", "message"}}`, 4xx for
-//! what the caller sent wrong, 5xx only for what offerd or Target did wrong.
+//! The HTTP error type: every failure answers `{"error": {"code", "message"}}` (on
+//! `/rest/v1/delivery`, Target's own `{"status", "message"}`), 4xx for what the caller
+//! sent wrong, 5xx only for what offerd or Target did wrong.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -18,7 +19,22 @@ pub struct ApiError {
     pub message: String,
     /// What is logged but not told to the caller (Target's error body).
     pub detail: Option<String>,
+    pub shape: ErrorShape,
 }
+
+/// How an error answer is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ErrorShape {
+    /// offerd's own endpoints: `{"error": {"code", "message"}}`.
+    #[default]
+    Offerd,
+    /// Target's Delivery API (`UnexpectedError`): `{"status", "message"}`, so Target's
+    /// clients read offerd's errors as Target's.
+    Target,
+}
+
+/// The path of Target's own API, whose errors take Target's shape.
+pub const DELIVERY_API_PATH: &str = "/rest/v1/delivery";
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
@@ -27,6 +43,23 @@ impl ApiError {
             code,
             message: message.into(),
             detail: None,
+            shape: ErrorShape::Offerd,
+        }
+    }
+
+    /// The same error in Target's shape.
+    pub fn target_shaped(mut self) -> Self {
+        self.shape = ErrorShape::Target;
+        self
+    }
+
+    /// In Target's shape when `path` is Target's API, else offerd's: for answers made
+    /// outside a handler (middleware, fallbacks).
+    pub fn shaped_for(self, path: &str) -> Self {
+        if path.starts_with(DELIVERY_API_PATH) {
+            self.target_shaped()
+        } else {
+            self
         }
     }
 
@@ -55,9 +88,11 @@ impl ResponseError for ApiError {
             let detail = self.detail.as_deref().unwrap_or("");
             tracing::error!(status = self.status.as_u16(), code = self.code, error = %self.message, detail, "request failed");
         }
-        HttpResponse::build(self.status).json(json!({
-            "error": {"code": self.code, "message": self.message}
-        }))
+        let body = match self.shape {
+            ErrorShape::Offerd => json!({"error": {"code": self.code, "message": self.message}}),
+            ErrorShape::Target => json!({"status": self.status.as_u16(), "message": self.message}),
+        };
+        HttpResponse::build(self.status).json(body)
     }
 }
 

@@ -2,6 +2,7 @@
 //! every request an id, a tracing span, a count and a latency observation.
 
 mod auth;
+mod delivery;
 pub mod error;
 mod probe;
 pub mod routes;
@@ -90,18 +91,22 @@ fn too_large<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerRespon
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
         "the body is larger than server.max_body_bytes",
-    );
+    )
+    .shaped_for(res.request().path());
     let (req, _) = res.into_parts();
     let res = ServiceResponse::new(req, actix_web::ResponseError::error_response(&error));
     Ok(ErrorHandlerResponse::Response(res.map_into_right_body()))
 }
 
-async fn not_found() -> Result<actix_web::HttpResponse, error::ApiError> {
+async fn not_found(
+    req: actix_web::HttpRequest,
+) -> Result<actix_web::HttpResponse, error::ApiError> {
     Err(error::ApiError::new(
         actix_web::http::StatusCode::NOT_FOUND,
         "not_found",
         "no such endpoint; see the README for the API",
-    ))
+    )
+    .shaped_for(req.path()))
 }
 
 /// Request id (taken from `X-Request-Id` or made), one span per request, per-endpoint

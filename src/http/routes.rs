@@ -4,14 +4,16 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::error::ApiError;
+use super::delivery;
+use super::error::{ApiError, DELIVERY_API_PATH};
 use crate::client::{SendNotificationsOptions, TargetClient};
-use crate::engine::offers::GetOffersOptions;
+use crate::engine::cookies::Cookie;
+use crate::engine::offers::{GetOffersOptions, ResponseMeta, ResultNaming, TargetDeliveryResponse};
 use crate::model::{CustomerId, DecisioningMethod, DeliveryRequest};
 
 /// Registers every route; any other method on a known path is a JSON 405 with `Allow`.
@@ -25,7 +27,10 @@ pub fn configure_decisions(cfg: &mut web::ServiceConfig) {
     cfg.service(post("/v1/offers").route(web::post().to(offers)))
         .service(post("/v1/notifications").route(web::post().to(notifications)))
         .service(post("/v1/attributes").route(web::post().to(attributes)))
-        .service(post("/rest/v1/delivery").route(web::post().to(delivery)));
+        .service(post(DELIVERY_API_PATH).route(web::post().to(delivery::delivery)))
+        // Target's clients build the path themselves; one with a trailing slash is the
+        // same endpoint.
+        .service(post("/rest/v1/delivery/").route(web::post().to(delivery::delivery)));
 }
 
 /// Health, metrics and the artifact: the main listener, or `server.admin_bind`.
@@ -37,20 +42,21 @@ pub fn configure_operations(cfg: &mut web::ServiceConfig) {
 }
 
 fn post(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(|| method_not_allowed("POST")))
+    web::resource(path).default_service(web::to(|req| method_not_allowed(req, "POST")))
 }
 
 fn get(path: &str) -> actix_web::Resource {
     // HEAD is served wherever GET is (actix answers it from the GET route).
-    web::resource(path).default_service(web::to(|| method_not_allowed("GET")))
+    web::resource(path).default_service(web::to(|req| method_not_allowed(req, "GET")))
 }
 
-async fn method_not_allowed(allow: &'static str) -> HttpResponse {
+async fn method_not_allowed(req: HttpRequest, allow: &'static str) -> HttpResponse {
     let error = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         format!("this endpoint takes {allow}"),
-    );
+    )
+    .shaped_for(req.path());
     let mut response = actix_web::ResponseError::error_response(&error);
     response.headers_mut().insert(
         actix_web::http::header::ALLOW,
@@ -61,7 +67,7 @@ async fn method_not_allowed(allow: &'static str) -> HttpResponse {
 
 /// Parses a JSON body whatever its content type (`curl -d` sends a form type), naming
 /// the offending field on error.
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_request("the body must be a JSON object"));
     }
@@ -82,12 +88,77 @@ async fn offers(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let options: GetOffersOptions = parse(&body)?;
+    let naming = options.result_naming;
     let response = client.get_offers(options).await?;
     let method = response.meta.decisioning_method;
-    let mut answer = HttpResponse::Ok().json(response);
+    let mut answer = match naming {
+        ResultNaming::SnakeCase => HttpResponse::Ok().json(response),
+        ResultNaming::CamelCase => HttpResponse::Ok().json(NodeSdkResult::of(&response)),
+    };
     // For the access log line.
     answer.extensions_mut().insert(method);
     Ok(answer)
+}
+
+/// A get_offers result named as the Node SDK names it (`result_naming: "camelCase"`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NodeSdkResult<'r> {
+    response: &'r crate::model::DeliveryResponse,
+    target_cookie: NodeSdkCookie<'r>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_location_hint_cookie: Option<NodeSdkCookie<'r>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    analytics_details: Option<&'r Vec<crate::model::AnalyticsResponse>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace: Option<&'r Vec<serde_json::Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_tokens: Option<&'r Vec<crate::model::ResponseTokens>>,
+    meta: NodeSdkMeta<'r>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NodeSdkCookie<'r> {
+    name: &'r str,
+    value: &'r str,
+    max_age: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NodeSdkMeta<'r> {
+    decisioning_method: DecisioningMethod,
+    remote_mboxes: &'r [String],
+    remote_views: &'r [String],
+}
+
+impl<'r> NodeSdkResult<'r> {
+    fn of(result: &'r TargetDeliveryResponse) -> Self {
+        let cookie = |c: &'r Cookie| NodeSdkCookie {
+            name: &c.name,
+            value: &c.value,
+            max_age: c.max_age,
+        };
+        let ResponseMeta {
+            decisioning_method,
+            remote_mboxes,
+            remote_views,
+        } = &result.meta;
+        Self {
+            response: &result.response,
+            target_cookie: cookie(&result.target_cookie),
+            target_location_hint_cookie: result.target_location_hint_cookie.as_ref().map(cookie),
+            analytics_details: result.analytics_details.as_ref(),
+            trace: result.trace.as_ref(),
+            response_tokens: result.response_tokens.as_ref(),
+            meta: NodeSdkMeta {
+                decisioning_method: *decisioning_method,
+                remote_mboxes,
+                remote_views,
+            },
+        }
+    }
 }
 
 async fn notifications(
@@ -141,60 +212,6 @@ async fn attributes(
     };
     let attributes = client.get_attributes(&body.mbox_names, options).await?;
     Ok(HttpResponse::Ok().json(attributes))
-}
-
-/// Query of the Delivery API's own endpoint.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DeliveryQuery {
-    client: Option<String>,
-    session_id: Option<String>,
-}
-
-/// `POST /rest/v1/delivery`: Target's own API, so existing clients can point at
-/// offerd. Notifications in the request are queued; execute/prefetch are decided.
-async fn delivery(
-    client: web::Data<TargetClient>,
-    query: web::Query<DeliveryQuery>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
-    let configured = &client.config().target.client;
-    if let Some(asked) = query.client.as_deref().filter(|c| c != configured) {
-        return Err(ApiError::bad_request(format!(
-            "client {asked:?} is not served here (this offerd serves {configured:?})"
-        )));
-    }
-    let mut request: DeliveryRequest = parse(&body)?;
-    if request.extra.contains_key("request") {
-        return Err(ApiError::bad_request(
-            "this endpoint takes a Delivery API request itself; get_offers options ({\"request\": ...}) go to /v1/offers",
-        ));
-    }
-    if let Some(notifications) = request.notifications.take().filter(|n| !n.is_empty()) {
-        let notify = DeliveryRequest {
-            notifications: Some(notifications),
-            ..request.clone()
-        };
-        client
-            .send_notifications(SendNotificationsOptions {
-                request: notify,
-                session_id: query.session_id.clone(),
-                ..Default::default()
-            })
-            .await?;
-    }
-    if request.execute.is_none() && request.prefetch.is_none() {
-        return Ok(HttpResponse::Ok()
-            .json(json!({"status": 200, "requestId": request.request_id, "client": configured})));
-    }
-    let options = GetOffersOptions {
-        request,
-        session_id: query.session_id,
-        ..Default::default()
-    };
-    let response = client.get_offers(options).await?;
-    Ok(HttpResponse::Ok().json(response.response))
 }
 
 async fn artifact(client: web::Data<TargetClient>) -> HttpResponse {

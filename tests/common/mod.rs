@@ -292,6 +292,16 @@ pub fn assert_error(answer: &(u16, Value), status: u16) {
     );
 }
 
+/// Asserts an error answer of Target's Delivery API: `status` and `{"status", "message"}`.
+pub fn assert_target_error(answer: &(u16, Value), status: u16) {
+    let (got, body) = answer;
+    assert_eq!(*got, status, "unexpected status; body: {body}");
+    assert_eq!(body["status"], status, "Target's error shape: {body}");
+    let message = body["message"].as_str();
+    assert!(message.is_some_and(|m| !m.is_empty()), "no message: {body}");
+    assert!(body.get("error").is_none(), "offerd's own shape: {body}");
+}
+
 /// The options of the first mbox of `execute` in a `TargetDeliveryResponse`.
 pub fn first_execute_options(answer: &Value) -> Vec<Value> {
     answer

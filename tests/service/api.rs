@@ -5,7 +5,8 @@
 use serde_json::{Value, json};
 
 use crate::common::{
-    PATIENCE, TestApp, assert_error, eventually, example, execute_for, first_execute_options,
+    PATIENCE, TestApp, assert_error, assert_target_error, eventually, example, execute_for,
+    first_execute_options,
 };
 
 #[actix_rt::test]
@@ -106,11 +107,28 @@ async fn a_body_without_request_is_a_400() {
 async fn an_execute_without_mboxes_or_page_load_is_a_400() {
     let app = TestApp::ready(|_| {}).await;
     let mut body = example("execute-one-mbox.json");
-    body["request"]["execute"] = json!({});
+    body["request"]["execute"] = json!({"mboxes": []});
 
     let answer = app.post_json("/v1/offers", &body).await;
 
     assert_error(&answer, 400);
+}
+
+/// As in the Node SDK, which sends `execute: {}` itself once it has filtered out an
+/// invalid mbox: an empty object asks for nothing, which is not an error.
+#[actix_rt::test]
+async fn an_empty_execute_or_prefetch_is_answered() {
+    let app = TestApp::ready(|_| {}).await;
+    for part in ["execute", "prefetch"] {
+        let mut body = example("execute-one-mbox.json");
+        body["request"].as_object_mut().unwrap().remove("execute");
+        body["request"][part] = json!({});
+
+        let (status, answer) = app.post_json("/v1/offers", &body).await;
+
+        assert_eq!(status, 200, "{part}: {answer}");
+        assert_eq!(answer["response"][part], json!({}), "{answer}");
+    }
 }
 
 #[actix_rt::test]
@@ -182,7 +200,7 @@ async fn the_delivery_api_endpoint_refuses_another_client() {
         )
         .await;
 
-    assert_error(&answer, 400);
+    assert_target_error(&answer, 400);
 }
 
 #[actix_rt::test]
@@ -236,7 +254,7 @@ const ODD_BODIES: &[&str] = &[
     r#"{"request": []}"#,
     r#"{"request": {"execute": {"mboxes": [{}]}}}"#,
     r#"{"request": {"execute": {"mboxes": [{"name": ""}]}}}"#,
-    r#"{"request": {"prefetch": {}}}"#,
+    r#"{"request": {"prefetch": {"mboxes": []}}}"#,
     r#"{"request": {}, "decisioning_method": "magic"}"#,
 ];
 
@@ -252,8 +270,10 @@ async fn odd_bodies_are_a_json_4xx_never_a_5xx() {
     }
     // The Delivery API endpoint takes a bare request: only non-objects are wrong.
     for body in &ODD_BODIES[..3] {
-        let answer = app.post_raw("/rest/v1/delivery?client=demo", body).await;
-        assert_error(&answer, 400);
+        let answer = app
+            .post_raw("/rest/v1/delivery?client=demo&sessionId=s", body)
+            .await;
+        assert_target_error(&answer, 400);
     }
     let (status, answer) = app
         .post_json("/v1/offers", &example("execute-one-mbox.json"))
@@ -270,4 +290,40 @@ async fn an_oversized_body_is_a_json_413() {
     let answer = app.post_json("/v1/offers", &body).await;
 
     assert_error(&answer, 413);
+}
+
+/// For callers moving from the Node SDK: its result names, on request.
+#[actix_rt::test]
+async fn results_can_be_named_as_the_node_sdk_names_them() {
+    let app = TestApp::ready(|_| {}).await;
+    let mut body = example("execute-one-mbox.json");
+    let (_, snake) = app.post_json("/v1/offers", &body).await;
+    body["result_naming"] = json!("camelCase");
+
+    let (status, camel) = app.post_json("/v1/offers", &body).await;
+
+    assert_eq!(status, 200, "{camel}");
+    assert!(camel["targetCookie"]["maxAge"].is_i64(), "{camel}");
+    assert_eq!(camel["targetCookie"]["name"], "mbox", "{camel}");
+    assert_eq!(camel["meta"]["decisioningMethod"], "on-device", "{camel}");
+    assert!(camel["meta"]["remoteMboxes"].is_array(), "{camel}");
+    assert_eq!(
+        camel.get("responseTokens").is_some(),
+        snake.get("response_tokens").is_some(),
+        "{camel}"
+    );
+    assert_eq!(
+        camel["response"]["execute"], snake["response"]["execute"],
+        "the Delivery API response itself is the same"
+    );
+    for snake_key in [
+        "target_cookie",
+        "response_tokens",
+        "meta/decisioning_method",
+    ] {
+        assert!(camel.pointer(&format!("/{snake_key}")).is_none(), "{camel}");
+    }
+
+    body["result_naming"] = json!("kebab");
+    assert_error(&app.post_json("/v1/offers", &body).await, 400);
 }

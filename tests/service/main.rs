@@ -4,6 +4,8 @@
 //! One test binary (one link) with a module per theme:
 //! - `api`: `/v1/offers` on-device, the option names in both spellings, input errors,
 //!   the Delivery API endpoint, attributes and metrics;
+//! - `delivery_api`: `/rest/v1/delivery` as Target's Delivery API (its checks, error
+//!   shape, beacons, notification answers);
 //! - `notifications`: what reaches Target's notification endpoint — merged per visitor
 //!   and session, none for prefetch, telemetry, retries and refusals, the shutdown drain;
 //! - `remote`: server-side and hybrid decisioning, the learned edge cluster, geo;
@@ -19,6 +21,7 @@ mod common;
 
 mod api;
 mod artifact;
+mod delivery_api;
 mod durability;
 mod notifications;
 mod operations;
