@@ -10,7 +10,7 @@ use crate::engine::offers::TargetDeliveryResponse;
 use crate::model::{DeliveryRequest, DeliveryResponse, MboxRequest, OptionType};
 
 /// Feature-flag attributes by mbox name, and the response they came from.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Attributes {
     pub attributes: Map<String, Value>,
     pub response: TargetDeliveryResponse,

@@ -102,8 +102,10 @@ async fn notifications(
 
 /// `POST /v1/attributes`: the mboxes to read and, optionally, the usual get_offers
 /// options (a request with visitor and context).
-#[derive(Debug, Deserialize)]
-struct AttributesBody {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(super) struct AttributesBody {
+    /// The mboxes whose attributes to read (names not blank).
+    #[schema(min_items = 1, pattern = r"\S")]
     #[serde(alias = "mboxNames")]
     mbox_names: Vec<String>,
     #[serde(default)]
