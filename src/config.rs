@@ -205,9 +205,10 @@ pub struct UpstreamConfig {
     pub http2_prior_knowledge: bool,
     /// `upstream.timeout_ms`: Delivery API timeout. Default 3000 (the SDKs' default).
     pub timeout_ms: u64,
-    /// `upstream.offline`: never call Target. Server-side calls answer 503 and owed
-    /// notifications are counted as dropped (reason `offline`). Default true: the
-    /// built-in defaults are the offline demo; set false in production.
+    /// `upstream.offline`: never call Target. What only Target can decide answers 422
+    /// `upstream_offline` and owed notifications are counted as dropped (reason
+    /// `offline`). Default true: the built-in defaults are the offline demo; set false
+    /// in production.
     pub offline: bool,
 }
 

@@ -59,6 +59,7 @@ fn build(client: TargetClient, listener: TcpListener, routes: Routes) -> std::io
         App::new()
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(max_body))
+            .app_data(web::QueryConfig::default().error_handler(bad_query))
             .wrap(from_fn(auth::authorize))
             .wrap(from_fn(observe))
             .wrap(ErrorHandlers::new().handler(StatusCode::PAYLOAD_TOO_LARGE, too_large))
@@ -84,16 +85,28 @@ fn build(client: TargetClient, listener: TcpListener, routes: Routes) -> std::io
 }
 
 /// actix-web answers an oversized body itself, in plain text; answer in JSON like
-/// every other error.
+/// every other error (keeping the request id).
 fn too_large<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let error = error::ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
         "the body is larger than server.max_body_bytes",
     );
-    let (req, _) = res.into_parts();
-    let res = ServiceResponse::new(req, actix_web::ResponseError::error_response(&error));
+    let (req, plain) = res.into_parts();
+    let mut json = actix_web::ResponseError::error_response(&error);
+    if let Some(id) = plain.headers().get(REQUEST_ID) {
+        json.headers_mut().insert(REQUEST_ID, id.clone());
+    }
+    let res = ServiceResponse::new(req, json);
     Ok(ErrorHandlerResponse::Response(res.map_into_right_body()))
+}
+
+/// actix-web answers a query it cannot parse in plain text; answer in JSON.
+fn bad_query(
+    err: actix_web::error::QueryPayloadError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    error::ApiError::bad_request(format!("invalid query string: {err}")).into()
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, error::ApiError> {
