@@ -80,11 +80,13 @@ pub struct ServerConfig {
     /// (`/v1/*`, `/rest/v1/delivery`); empty = open. From the environment as a comma
     /// separated list (`OFFERD_SERVER__AUTH_TOKENS=a,b`). Never logged.
     pub auth_tokens: Vec<String>,
-    /// `server.protect_operations`: also require a token on `/metrics`, `/health/*`
-    /// and `/v1/artifact`. Default false (probes and scrapers stay simple).
+    /// `server.protect_operations`: also require a token on `/metrics`, `/health/*`,
+    /// `/v1/artifact` and `/openapi.json`. Default false (probes and scrapers stay
+    /// simple).
     pub protect_operations: bool,
-    /// `server.admin_bind`: serve `/metrics`, `/health/*` and `/v1/artifact` on this
-    /// address instead of `bind`, for a port that is not exposed. Default none.
+    /// `server.admin_bind`: serve `/metrics`, `/health/*`, `/v1/artifact` and
+    /// `/openapi.json` on this address instead of `bind`, for a port that is not
+    /// exposed. Default none.
     pub admin_bind: Option<String>,
 }
 

@@ -1,8 +1,10 @@
-//! The HTTP surface (actix-web): routes, the error type, and the middleware that gives
-//! every request an id, a tracing span, a count and a latency observation.
+//! The HTTP surface (actix-web): routes, their OpenAPI document, the error type, and
+//! the middleware that gives every request an id, a tracing span, a count and a
+//! latency observation.
 
 mod auth;
 pub mod error;
+pub mod openapi;
 mod probe;
 pub mod routes;
 
@@ -41,7 +43,8 @@ pub fn serve(client: TargetClient, listener: TcpListener) -> std::io::Result<Ser
     build(client, listener, Routes::Main { with_operations })
 }
 
-/// The admin server (`server.admin_bind`): `/metrics`, `/health/*`, `/v1/artifact`.
+/// The admin server (`server.admin_bind`): `/metrics`, `/health/*`, `/v1/artifact`,
+/// `/openapi.json`.
 pub fn serve_admin(client: TargetClient, listener: TcpListener) -> std::io::Result<Server> {
     build(client, listener, Routes::Admin)
 }

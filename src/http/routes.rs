@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::error::ApiError;
+use super::openapi::{self, Verb};
 use crate::client::{SendNotificationsOptions, TargetClient};
 use crate::engine::offers::GetOffersOptions;
 use crate::model::{CustomerId, DecisioningMethod, DeliveryRequest};
@@ -28,21 +29,34 @@ pub fn configure_decisions(cfg: &mut web::ServiceConfig) {
         .service(post("/rest/v1/delivery").route(web::post().to(delivery)));
 }
 
-/// Health, metrics and the artifact: the main listener, or `server.admin_bind`.
+/// Health, metrics, the artifact and the OpenAPI document: the main listener, or
+/// `server.admin_bind`.
 pub fn configure_operations(cfg: &mut web::ServiceConfig) {
     cfg.service(get("/v1/artifact").route(web::get().to(artifact)))
         .service(get("/health/live").route(web::get().to(live)))
         .service(get("/health/ready").route(web::get().to(ready)))
-        .service(get("/metrics").route(web::get().to(metrics)));
+        .service(get("/metrics").route(web::get().to(metrics)))
+        .service(get("/openapi.json").route(web::get().to(openapi::serve)));
 }
 
 fn post(path: &str) -> actix_web::Resource {
+    documented(Verb::Post, path);
     web::resource(path).default_service(web::to(|| method_not_allowed("POST")))
 }
 
 fn get(path: &str) -> actix_web::Resource {
-    // HEAD is served wherever GET is (actix answers it from the GET route).
+    documented(Verb::Get, path);
+    // HEAD is not answered from the GET route (actix routes it apart): a 405 naming GET.
     web::resource(path).default_service(web::to(|| method_not_allowed("GET")))
+}
+
+/// Every route is a row of the route table the OpenAPI document is made from.
+fn documented(verb: Verb, path: &str) {
+    debug_assert!(
+        openapi::endpoint(verb, path).is_some(),
+        "{} {path} is served but not in http::openapi::ENDPOINTS",
+        verb.as_str()
+    );
 }
 
 async fn method_not_allowed(allow: &'static str) -> HttpResponse {
