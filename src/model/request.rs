@@ -12,6 +12,7 @@ use super::common::*;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryRequest {
+    /// Made (a UUID) when not given. `context` is optional too: offerd completes it.
     pub request_id: Option<String>,
     pub impression_id: Option<String>,
     pub id: Option<VisitorId>,
@@ -56,6 +57,7 @@ pub struct Trace {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Context {
+    /// `web` when not given (Target itself requires it).
     pub channel: Option<ChannelType>,
     pub mobile_platform: Option<Value>,
     pub application: Option<Value>,
