@@ -46,7 +46,8 @@ addr="127.0.0.1:$port"
 # From an empty directory with nothing of this environment but PATH: the defaults,
 # which are the embedded demo, offline.
 offerd() { (cd "$run/cwd" && exec env -i PATH="$PATH" "$bin" --bind "$addr" "$@"); }
-offerd >"$run/offerd.log" 2>&1 &
+# Started directly (not through the function), so that $! is offerd itself.
+(cd "$run/cwd" && exec env -i PATH="$PATH" "$bin" --bind "$addr") >"$run/offerd.log" 2>&1 &
 offerd_pid=$!
 trap 'kill "$offerd_pid" 2>/dev/null || true; wait "$offerd_pid" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
