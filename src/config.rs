@@ -80,11 +80,13 @@ pub struct ServerConfig {
     /// (`/v1/*`, `/rest/v1/delivery`); empty = open. From the environment as a comma
     /// separated list (`OFFERD_SERVER__AUTH_TOKENS=a,b`). Never logged.
     pub auth_tokens: Vec<String>,
-    /// `server.protect_operations`: also require a token on `/metrics`, `/health/*`
-    /// and `/v1/artifact`. Default false (probes and scrapers stay simple).
+    /// `server.protect_operations`: also require a token on `/metrics`, `/health/*`,
+    /// `/v1/artifact` and `/openapi.json`. Default false (probes and scrapers stay
+    /// simple).
     pub protect_operations: bool,
-    /// `server.admin_bind`: serve `/metrics`, `/health/*` and `/v1/artifact` on this
-    /// address instead of `bind`, for a port that is not exposed. Default none.
+    /// `server.admin_bind`: serve `/metrics`, `/health/*`, `/v1/artifact` and
+    /// `/openapi.json` on this address instead of `bind`, for a port that is not
+    /// exposed. Default none.
     pub admin_bind: Option<String>,
 }
 
@@ -205,9 +207,10 @@ pub struct UpstreamConfig {
     pub http2_prior_knowledge: bool,
     /// `upstream.timeout_ms`: Delivery API timeout. Default 3000 (the SDKs' default).
     pub timeout_ms: u64,
-    /// `upstream.offline`: never call Target. Server-side calls answer 503 and owed
-    /// notifications are counted as dropped (reason `offline`). Default true: the
-    /// built-in defaults are the offline demo; set false in production.
+    /// `upstream.offline`: never call Target. What only Target can decide answers 422
+    /// `upstream_offline` and owed notifications are counted as dropped (reason
+    /// `offline`). Default true: the built-in defaults are the offline demo; set false
+    /// in production.
     pub offline: bool,
 }
 

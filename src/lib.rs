@@ -28,7 +28,8 @@
 //! - [`actors`]: Supervisor, ArtifactRefresher, DecisionActor pool, Batcher, SpoolWriter.
 //! - [`owed`], [`spool`]: owed notifications as bytes, and the durable spool.
 //! - [`client`]: `TargetClient`, what the Target SDKs offer.
-//! - [`http`]: the actix-web adapter over the client.
+//! - [`http`]: the actix-web adapter over the client; its route table is the OpenAPI
+//!   document (`http/openapi.rs`, served at `/openapi.json`).
 //! - [`upstream`]: Delivery API, artifact and geo clients.
 //! - [`store`], [`telemetry_buffer`], [`metrics`], [`config`]: shared state and settings.
 //! - [`conformance`]: Adobe's conformance suite runner (tests and `offerd conformance`).

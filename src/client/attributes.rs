@@ -10,7 +10,7 @@ use crate::engine::offers::TargetDeliveryResponse;
 use crate::model::{DeliveryRequest, DeliveryResponse, MboxRequest, OptionType};
 
 /// Feature-flag attributes by mbox name, and the response they came from.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Attributes {
     pub attributes: Map<String, Value>,
     pub response: TargetDeliveryResponse,
@@ -30,9 +30,10 @@ pub(super) fn add_mboxes(request: &mut DeliveryRequest, names: &[String]) {
     .collect();
     let execute = request.execute.get_or_insert_with(Default::default);
     let mboxes = execute.mboxes.get_or_insert_with(Vec::new);
-    let first = mboxes.iter().filter_map(|m| m.index).max().unwrap_or(0) + 1;
-    let missing = names.iter().filter(|n| !requested.contains(n));
-    for (index, name) in (first..).zip(missing) {
+    let mut index = mboxes.iter().filter_map(|m| m.index).max().unwrap_or(0);
+    for name in names.iter().filter(|n| !requested.contains(n)) {
+        // Saturating: a caller's index may be i64::MAX.
+        index = index.saturating_add(1);
         mboxes.push(MboxRequest {
             name: Some(name.clone()),
             index: Some(index),
@@ -93,6 +94,18 @@ mod tests {
             .map(|m| (m.name.clone().unwrap(), m.index.unwrap()))
             .collect();
         assert_eq!(names, [("a".into(), 4), ("c".into(), 5), ("d".into(), 6)]);
+    }
+
+    #[test]
+    fn the_highest_index_does_not_overflow() {
+        let mut request: DeliveryRequest = serde_json::from_value(json!({
+            "execute": {"mboxes": [{"name": "a", "index": i64::MAX}]}
+        }))
+        .unwrap();
+        add_mboxes(&mut request, &["b".into(), "c".into()]);
+        let mboxes = request.execute.unwrap().mboxes.unwrap();
+        let indexes: Vec<_> = mboxes.iter().map(|m| m.index.unwrap()).collect();
+        assert_eq!(indexes, [i64::MAX; 3]);
     }
 
     #[test]

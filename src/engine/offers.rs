@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::IdGenerator;
 use super::compiled::CompiledArtifact;
@@ -16,20 +17,26 @@ use crate::model::*;
 pub const UNKNOWN_IP_ADDRESS: &str = "unknownIpAddress";
 
 /// The options of `get_offers` (the body of `POST /v1/offers`): snake_case as in the
-/// Python SDK, camelCase as in the Node SDK.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+/// Python SDK, camelCase as in the Node SDK (the schema names the snake_case ones).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 pub struct GetOffersOptions {
+    /// The Delivery API request to decide.
     pub request: DeliveryRequest,
+    /// The value of the visitor's `mbox` cookie (session and device ids).
     #[serde(default, alias = "targetCookie")]
     pub target_cookie: Option<String>,
+    /// The value of the `mboxEdgeCluster` cookie: the edge cluster to call.
     #[serde(default, alias = "targetLocationHint")]
     pub target_location_hint: Option<String>,
     #[serde(default, alias = "consumerId")]
     pub consumer_id: Option<String>,
+    /// Customer ids added to `request.id.customerIds`.
     #[serde(default, alias = "customerIds")]
     pub customer_ids: Option<Vec<CustomerId>>,
+    /// Used when the cookie holds no session; a new one is made otherwise.
     #[serde(default, alias = "sessionId")]
     pub session_id: Option<String>,
+    /// Overrides `target.decisioning_method` for this call.
     #[serde(default, alias = "decisioningMethod")]
     pub decisioning_method: Option<DecisioningMethod>,
     /// The Experience Cloud visitor cookie (`AMCV_...`); accepted and ignored.
@@ -42,7 +49,7 @@ pub struct GetOffersOptions {
 
 /// The result's field names: the Python SDK's (the default) or the Node SDK's, for
 /// callers moving from it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 pub enum ResultNaming {
     /// `target_cookie.max_age`, `response_tokens`, `meta.decisioning_method`, ...
     #[default]
@@ -237,7 +244,7 @@ pub fn apply_geo(request: &mut DeliveryRequest, found: Geo) {
 }
 
 /// How a response was decided, and what could not be decided on-device.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ResponseMeta {
     pub decisioning_method: DecisioningMethod,
     pub remote_mboxes: Vec<String>,
@@ -245,7 +252,7 @@ pub struct ResponseMeta {
 }
 
 /// The result of get_offers: the SDK's `TargetDeliveryResponse`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TargetDeliveryResponse {
     pub response: DeliveryResponse,
     pub target_cookie: Cookie,
@@ -256,6 +263,7 @@ pub struct TargetDeliveryResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace: Option<Vec<serde_json::Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub response_tokens: Option<Vec<ResponseTokens>>,
     pub meta: ResponseMeta,
 }

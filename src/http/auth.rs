@@ -15,7 +15,10 @@ use crate::client::TargetClient;
 
 /// The operational endpoints; everything else decides or takes notifications.
 pub fn is_operational(path: &str) -> bool {
-    path == "/metrics" || path == "/v1/artifact" || path.starts_with("/health/")
+    path == "/metrics"
+        || path == "/v1/artifact"
+        || path == "/openapi.json"
+        || path.starts_with("/health/")
 }
 
 /// Lets a request through when no token is needed for its path or it carries one of
@@ -74,6 +77,7 @@ mod tests {
         assert!(is_operational("/metrics"));
         assert!(is_operational("/health/ready"));
         assert!(is_operational("/v1/artifact"));
+        assert!(is_operational("/openapi.json"));
         assert!(!is_operational("/v1/offers"));
         assert!(!is_operational("/rest/v1/delivery"));
     }

@@ -123,9 +123,13 @@ impl From<ClientError> for ApiError {
             ClientError::QueueFull => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "queue_full", message)
             }
-            ClientError::Upstream(UpstreamError::Offline) => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "upstream_offline", message)
-            }
+            // Not a failure, and retrying cannot help: this offerd is configured not to
+            // call Target, and only Target can decide the request.
+            ClientError::Upstream(UpstreamError::Offline) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "upstream_offline",
+                message,
+            ),
             ClientError::Upstream(UpstreamError::Timeout(_)) => {
                 Self::new(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", message)
             }

@@ -1,9 +1,11 @@
-//! The HTTP surface (actix-web): routes, the error type, and the middleware that gives
-//! every request an id, a tracing span, a count and a latency observation.
+//! The HTTP surface (actix-web): routes, their OpenAPI document, the error type, and
+//! the middleware that gives every request an id, a tracing span, a count and a
+//! latency observation.
 
 mod auth;
 mod delivery;
 pub mod error;
+pub mod openapi;
 mod probe;
 pub mod routes;
 
@@ -42,7 +44,8 @@ pub fn serve(client: TargetClient, listener: TcpListener) -> std::io::Result<Ser
     build(client, listener, Routes::Main { with_operations })
 }
 
-/// The admin server (`server.admin_bind`): `/metrics`, `/health/*`, `/v1/artifact`.
+/// The admin server (`server.admin_bind`): `/metrics`, `/health/*`, `/v1/artifact`,
+/// `/openapi.json`.
 pub fn serve_admin(client: TargetClient, listener: TcpListener) -> std::io::Result<Server> {
     build(client, listener, Routes::Admin)
 }
@@ -60,6 +63,7 @@ fn build(client: TargetClient, listener: TcpListener, routes: Routes) -> std::io
         App::new()
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(max_body))
+            .app_data(web::QueryConfig::default().error_handler(bad_query))
             .wrap(from_fn(auth::authorize))
             .wrap(from_fn(observe))
             .wrap(ErrorHandlers::new().handler(StatusCode::PAYLOAD_TOO_LARGE, too_large))
@@ -85,7 +89,7 @@ fn build(client: TargetClient, listener: TcpListener, routes: Routes) -> std::io
 }
 
 /// actix-web answers an oversized body itself, in plain text; answer in JSON like
-/// every other error.
+/// every other error (keeping the request id).
 fn too_large<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let error = error::ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -93,9 +97,23 @@ fn too_large<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerRespon
         "the body is larger than server.max_body_bytes",
     )
     .shaped_for(res.request().path());
-    let (req, _) = res.into_parts();
-    let res = ServiceResponse::new(req, actix_web::ResponseError::error_response(&error));
+    let (req, plain) = res.into_parts();
+    let mut json = actix_web::ResponseError::error_response(&error);
+    if let Some(id) = plain.headers().get(REQUEST_ID) {
+        json.headers_mut().insert(REQUEST_ID, id.clone());
+    }
+    let res = ServiceResponse::new(req, json);
     Ok(ErrorHandlerResponse::Response(res.map_into_right_body()))
+}
+
+/// actix-web answers a query it cannot parse in plain text; answer in JSON.
+fn bad_query(
+    err: actix_web::error::QueryPayloadError,
+    req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    error::ApiError::bad_request(format!("invalid query string: {err}"))
+        .shaped_for(req.path())
+        .into()
 }
 
 async fn not_found(

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::delivery;
 use super::error::{ApiError, DELIVERY_API_PATH};
+use super::openapi::{self, Verb};
 use crate::client::{SendNotificationsOptions, TargetClient};
 use crate::engine::cookies::Cookie;
 use crate::engine::offers::{GetOffersOptions, ResponseMeta, ResultNaming, TargetDeliveryResponse};
@@ -33,21 +34,34 @@ pub fn configure_decisions(cfg: &mut web::ServiceConfig) {
         .service(post("/rest/v1/delivery/").route(web::post().to(delivery::delivery)));
 }
 
-/// Health, metrics and the artifact: the main listener, or `server.admin_bind`.
+/// Health, metrics, the artifact and the OpenAPI document: the main listener, or
+/// `server.admin_bind`.
 pub fn configure_operations(cfg: &mut web::ServiceConfig) {
     cfg.service(get("/v1/artifact").route(web::get().to(artifact)))
         .service(get("/health/live").route(web::get().to(live)))
         .service(get("/health/ready").route(web::get().to(ready)))
-        .service(get("/metrics").route(web::get().to(metrics)));
+        .service(get("/metrics").route(web::get().to(metrics)))
+        .service(get("/openapi.json").route(web::get().to(openapi::serve)));
 }
 
 fn post(path: &str) -> actix_web::Resource {
+    documented(Verb::Post, path);
     web::resource(path).default_service(web::to(|req| method_not_allowed(req, "POST")))
 }
 
 fn get(path: &str) -> actix_web::Resource {
-    // HEAD is served wherever GET is (actix answers it from the GET route).
+    documented(Verb::Get, path);
+    // HEAD is not answered from the GET route (actix routes it apart): a 405 naming GET.
     web::resource(path).default_service(web::to(|req| method_not_allowed(req, "GET")))
+}
+
+/// Every route is a row of the route table the OpenAPI document is made from.
+fn documented(verb: Verb, path: &str) {
+    debug_assert!(
+        openapi::endpoint(verb, path).is_some(),
+        "{} {path} is served but not in http::openapi::ENDPOINTS",
+        verb.as_str()
+    );
 }
 
 async fn method_not_allowed(req: HttpRequest, allow: &'static str) -> HttpResponse {
@@ -173,8 +187,10 @@ async fn notifications(
 
 /// `POST /v1/attributes`: the mboxes to read and, optionally, the usual get_offers
 /// options (a request with visitor and context).
-#[derive(Debug, Deserialize)]
-struct AttributesBody {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(super) struct AttributesBody {
+    /// The mboxes whose attributes to read (names not blank).
+    #[schema(min_items = 1, pattern = r"\S")]
     #[serde(alias = "mboxNames")]
     mbox_names: Vec<String>,
     #[serde(default)]

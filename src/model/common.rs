@@ -3,13 +3,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use serde_with::skip_serializing_none;
-
-/// Fields a type does not model, kept so that forwarding upstream loses nothing.
-pub type Extra = Map<String, Value>;
+use utoipa::ToSchema;
 
 /// The visitor's ids: Target's own (tntId), a third party's, the ECID and customer ids.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VisitorId {
     pub tnt_id: Option<String>,
@@ -17,23 +15,23 @@ pub struct VisitorId {
     pub marketing_cloud_visitor_id: Option<String>,
     pub customer_ids: Option<Vec<CustomerId>>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// A customer id as the Experience Cloud visitor service knows it.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerId {
     pub id: Option<String>,
     pub integration_code: Option<String>,
     pub authenticated_state: Option<AuthenticatedState>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// Whether a customer id belongs to a logged-in visitor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthenticatedState {
     Unknown,
@@ -42,7 +40,7 @@ pub enum AuthenticatedState {
 }
 
 /// The channel a request comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ChannelType {
     Mobile,
@@ -50,7 +48,7 @@ pub enum ChannelType {
 }
 
 /// Notification and metric type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MetricType {
     Click,
@@ -58,7 +56,7 @@ pub enum MetricType {
 }
 
 /// What an offer option holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OptionType {
     Html,
@@ -69,7 +67,7 @@ pub enum OptionType {
 }
 
 /// Where Analytics for Target (A4T) hits are logged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LoggingType {
     ServerSide,
@@ -77,7 +75,7 @@ pub enum LoggingType {
 }
 
 /// How a decision is made: by Target's edge, by offerd from the artifact, or either.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum DecisioningMethod {
     ServerSide,
@@ -112,7 +110,7 @@ impl std::str::FromStr for DecisioningMethod {
 }
 
 /// Where a telemetry entry's decision ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExecutionMode {
     Edge,
@@ -120,7 +118,7 @@ pub enum ExecutionMode {
 }
 
 /// Mobile device kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceType {
     Phone,
@@ -128,7 +126,7 @@ pub enum DeviceType {
 }
 
 /// Mobile operating system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MobilePlatformType {
     Android,
@@ -136,7 +134,7 @@ pub enum MobilePlatformType {
 }
 
 /// Screen orientation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ScreenOrientationType {
     Portrait,

@@ -2,7 +2,9 @@
 //!
 //! The engine reads these types, the HTTP layer parses them and the upstream client
 //! forwards them. Every request-side object keeps the fields it does not model in an
-//! `extra` map, so a request forwarded to Target's Delivery API loses nothing.
+//! `extra` map (flattened: `additionalProperties` in the OpenAPI schemas, which
+//! `#[derive(ToSchema)]` makes from these types), so a request forwarded to Target's
+//! Delivery API loses nothing.
 
 mod common;
 mod request;

@@ -3,14 +3,16 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use serde_with::skip_serializing_none;
+use utoipa::ToSchema;
 
 use super::common::*;
 
 /// A Delivery API request (`POST /rest/v1/delivery`).
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryRequest {
+    /// Made (a UUID) when not given. `context` is optional too: offerd completes it.
     pub request_id: Option<String>,
     pub impression_id: Option<String>,
     pub id: Option<VisitorId>,
@@ -26,35 +28,36 @@ pub struct DeliveryRequest {
     pub qa_mode: Option<Value>,
     pub preview: Option<Value>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// At.js property: limits which activities apply.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Property {
     pub token: Option<String>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// Asks for a trace of how the decision was made.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Trace {
     pub authorization_token: Option<String>,
     pub usage: Option<Map<String, Value>>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// Where and on what the visitor is.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Context {
+    /// `web` when not given (Target itself requires it).
     pub channel: Option<ChannelType>,
     pub mobile_platform: Option<Value>,
     pub application: Option<Value>,
@@ -68,12 +71,12 @@ pub struct Context {
     pub client_hints: Option<ClientHints>,
     pub beacon: Option<bool>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// Browser details sent by at.js.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Browser {
     pub host: Option<String>,
@@ -81,23 +84,23 @@ pub struct Browser {
     #[serde(rename = "webGLRenderer")]
     pub web_gl_renderer: Option<String>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// The page URL and the referrer.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Address {
     pub url: Option<String>,
     pub referring_url: Option<String>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// Geo location: given by the caller, or looked up from `ipAddress`.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Geo {
     pub ip_address: Option<String>,
@@ -108,7 +111,7 @@ pub struct Geo {
     pub city: Option<String>,
     pub zip: Option<String>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 impl Geo {
@@ -124,7 +127,7 @@ impl Geo {
 
 /// User-agent client hints (Sec-CH-UA-*).
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientHints {
     pub mobile: Option<bool>,
@@ -138,34 +141,34 @@ pub struct ClientHints {
     pub architecture: Option<String>,
     pub bitness: Option<String>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// Analytics and Audience Manager integration.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExperienceCloud {
     pub audience_manager: Option<AudienceManager>,
     pub analytics: Option<AnalyticsRequest>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// Audience Manager location hint and blob.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AudienceManager {
     pub location_hint: Option<i64>,
     pub blob: Option<String>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// Analytics for Target (A4T) settings of a request.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AnalyticsRequest {
     pub supplemental_data_id: Option<String>,
@@ -173,35 +176,35 @@ pub struct AnalyticsRequest {
     pub tracking_server: Option<String>,
     pub tracking_server_secure: Option<String>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// What to decide and send now (counted as an impression).
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecuteRequest {
     pub page_load: Option<RequestDetails>,
     pub mboxes: Option<Vec<MboxRequest>>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// What to decide ahead of display (the caller notifies when shown).
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PrefetchRequest {
     pub views: Option<Vec<ViewRequest>>,
     pub page_load: Option<RequestDetails>,
     pub mboxes: Option<Vec<MboxRequest>>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// Details common to page-load, mbox and view requests.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestDetails {
     pub address: Option<Address>,
@@ -210,15 +213,17 @@ pub struct RequestDetails {
     pub order: Option<Value>,
     pub product: Option<Value>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// A regional mbox to decide.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MboxRequest {
     pub index: Option<i64>,
+    /// Required, not blank (offerd answers 400 otherwise).
+    #[schema(required = true, nullable = false, pattern = r"\S")]
     pub name: Option<String>,
     pub address: Option<Address>,
     pub parameters: Option<Map<String, Value>>,
@@ -226,12 +231,12 @@ pub struct MboxRequest {
     pub order: Option<Value>,
     pub product: Option<Value>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// A view (single-page-app state) to prefetch; no name means every view.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ViewRequest {
     pub name: Option<String>,
@@ -242,18 +247,23 @@ pub struct ViewRequest {
     pub order: Option<Value>,
     pub product: Option<Value>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// A display or click notification.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
+    /// Required, not empty, as `type` and `timestamp` are (offerd answers 400 otherwise).
+    #[schema(required = true, nullable = false, min_length = 1)]
     pub id: Option<String>,
     pub impression_id: Option<String>,
     #[serde(rename = "type")]
+    #[schema(required = true, nullable = false)]
     pub kind: Option<MetricType>,
+    /// Milliseconds since the epoch.
+    #[schema(required = true, nullable = false)]
     pub timestamp: Option<i64>,
     pub tokens: Option<Vec<String>>,
     pub mbox: Option<NotificationMbox>,
@@ -265,55 +275,55 @@ pub struct Notification {
     pub order: Option<Value>,
     pub product: Option<Value>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// The mbox a notification is about.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationMbox {
     pub name: Option<String>,
     pub state: Option<String>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// The view a notification is about.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationView {
     pub name: Option<String>,
     pub key: Option<String>,
     pub state: Option<String>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// The page load a notification is about.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationPageLoad {
     pub state: Option<String>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// SDK performance telemetry that rides along with requests to Target.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Telemetry {
     pub entries: Option<Vec<TelemetryEntry>>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// One telemetry entry: a decision or an artifact download.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TelemetryEntry {
     pub request_id: Option<String>,
@@ -325,12 +335,12 @@ pub struct TelemetryEntry {
     pub request: Option<TelemetryRequest>,
     pub telemetry_server_token: Option<String>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// What a decision asked for, in counts.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TelemetryFeatures {
     pub decisioning_method: Option<DecisioningMethod>,
@@ -340,12 +350,12 @@ pub struct TelemetryFeatures {
     pub prefetch_page_load: Option<bool>,
     pub prefetch_view_count: Option<u64>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// Network timings of a request to Target.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TelemetryRequest {
     pub dns: Option<f64>,
@@ -354,7 +364,7 @@ pub struct TelemetryRequest {
     pub download: Option<f64>,
     pub response_size: Option<i64>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 #[cfg(test)]

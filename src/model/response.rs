@@ -3,12 +3,13 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use serde_with::skip_serializing_none;
+use utoipa::ToSchema;
 
 use super::common::*;
 
 /// A Delivery API response.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryResponse {
     pub status: Option<u16>,
@@ -21,23 +22,23 @@ pub struct DeliveryResponse {
     pub notifications: Option<Vec<NotificationResponse>>,
     pub telemetry_server_token: Option<String>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// Decisions for `execute`.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecuteResponse {
     pub page_load: Option<PageLoadResponse>,
     pub mboxes: Option<Vec<MboxResponse>>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// Decisions for `prefetch`.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PrefetchResponse {
     pub views: Option<Vec<View>>,
@@ -45,12 +46,12 @@ pub struct PrefetchResponse {
     pub mboxes: Option<Vec<MboxResponse>>,
     pub metrics: Option<Vec<Metric>>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// The page-load (global mbox) decision.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PageLoadResponse {
     pub options: Option<Vec<OfferOption>>,
@@ -59,12 +60,12 @@ pub struct PageLoadResponse {
     pub state: Option<String>,
     pub trace: Option<Value>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// The decision for one mbox (execute or prefetch).
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MboxResponse {
     pub index: Option<i64>,
@@ -75,12 +76,12 @@ pub struct MboxResponse {
     pub state: Option<String>,
     pub trace: Option<Value>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// The decision for one view.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct View {
     pub name: Option<String>,
@@ -91,26 +92,27 @@ pub struct View {
     pub state: Option<String>,
     pub trace: Option<Value>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// An offer: content of some type, with the token that reports its display.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OfferOption {
     #[serde(rename = "type")]
     pub kind: Option<OptionType>,
     pub content: Option<Value>,
     pub event_token: Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub response_tokens: Option<ResponseTokens>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// A click or display metric and its event token.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Metric {
     #[serde(rename = "type")]
@@ -119,26 +121,26 @@ pub struct Metric {
     pub event_token: Option<String>,
     pub analytics: Option<AnalyticsResponse>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// The A4T payload a caller logs to Analytics itself (client-side logging).
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AnalyticsResponse {
     pub payload: Option<Map<String, Value>>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 /// Target's acknowledgement of one notification.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationResponse {
     pub id: Option<String>,
     pub trace: Option<Value>,
     #[serde(flatten)]
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }

@@ -290,6 +290,43 @@ async fn an_oversized_body_is_a_json_413() {
     let answer = app.post_json("/v1/offers", &body).await;
 
     assert_error(&answer, 413);
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/offers", app.base_url))
+        .header("x-request-id", "big-one")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(response.headers()["x-request-id"], "big-one", "kept");
+}
+
+#[actix_rt::test]
+async fn a_query_string_that_cannot_be_read_is_a_json_400() {
+    let app = TestApp::ready(|_| {}).await;
+    let request = example("execute-one-mbox.json")["request"].clone();
+
+    let (status, body) = app
+        .post_json("/rest/v1/delivery?client=demo&client=demo", &request)
+        .await;
+
+    assert_eq!(status, 400);
+    assert!(body.is_object(), "JSON, not actix's plain text: {body}");
+}
+
+#[actix_rt::test]
+async fn attributes_after_the_highest_possible_mbox_index_do_not_crash() {
+    let app = TestApp::ready(|_| {}).await;
+    let mut body = example("attributes.json");
+    body["request"]["execute"] = json!({"mboxes": [{"name": "hero-banner", "index": i64::MAX}]});
+
+    let (status, answer) = app.post_json("/v1/attributes", &body).await;
+
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        answer["attributes"]["search-feature"].is_object(),
+        "{answer}"
+    );
 }
 
 /// For callers moving from the Node SDK: its result names, on request.

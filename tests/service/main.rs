@@ -14,7 +14,8 @@
 //!   binary, a Batcher panic, a backlog larger than memory; what cannot be kept is
 //!   refused and counted;
 //! - `operations`: started as a container or pod would start it: empty directory,
-//!   service-link variables, `OFFERD_CONFIG`, JSON logs, `offerd health`/`ready`, exit 64.
+//!   service-link variables, `OFFERD_CONFIG`, JSON logs, `offerd health`/`ready`, exit 64;
+//! - `openapi`: `/openapi.json` against the routes served, per listener and token.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -24,5 +25,6 @@ mod artifact;
 mod delivery_api;
 mod durability;
 mod notifications;
+mod openapi;
 mod operations;
 mod remote;

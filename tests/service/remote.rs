@@ -216,8 +216,9 @@ async fn offline_mode_never_calls_target_and_says_so() {
     let mut server_side = example("execute-one-mbox.json");
     server_side["decisioning_method"] = json!("server-side");
 
+    // Not a 5xx: nothing failed, and retrying cannot help.
     let answer = app.post_json("/v1/offers", &server_side).await;
-    assert_error(&answer, 503);
+    assert_error(&answer, 422);
     assert_eq!(answer.1["error"]["code"], json!("upstream_offline"));
     let (status, local) = app
         .post_json("/v1/offers", &example("execute-one-mbox.json"))
