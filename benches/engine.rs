@@ -14,6 +14,11 @@ use offerd::engine::{
 };
 use offerd::model::DecisioningMethod;
 
+/// The service's allocator, so the figures are the service's.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const NOW_MS: i64 = 1_585_098_300_000;
 const REAL_ORG: &str = "74F652E95F1B16FE0A495C92@AdobeOrg";
 

@@ -228,12 +228,10 @@ impl Default for UpstreamConfig {
     }
 }
 
-/// `[decision]`: the decision actor pool.
+/// `[decision]`: admission of decisions (they run on the HTTP workers' own actors).
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DecisionConfig {
-    /// `decision.actors`: decision actors (threads); 0 = one per core. Default 0.
-    pub actors: usize,
     /// `decision.max_in_flight`: decisions queued or running before offerd answers
     /// 503 `overloaded`. Default 1024.
     pub max_in_flight: usize,
@@ -242,7 +240,6 @@ pub struct DecisionConfig {
 impl Default for DecisionConfig {
     fn default() -> Self {
         Self {
-            actors: 0,
             max_in_flight: 1024,
         }
     }
@@ -540,14 +537,6 @@ impl Config {
             key: "server.bind",
             reason: format!("{:?} is not an address: {e}", self.server.bind),
         })
-    }
-
-    /// Decision actors to start.
-    pub fn decision_actors(&self) -> usize {
-        match self.decision.actors {
-            0 => std::thread::available_parallelism().map_or(2, usize::from),
-            n => n,
-        }
     }
 
     /// The artifact location: the configured one, or the Target CDN URL as the SDKs

@@ -8,10 +8,10 @@
 //!      |                 |                      | owed notifications (awaited: on disk
 //!      | Decide          | server-side / hybrid |  before the answer leaves)
 //!      v                 v                      v
-//!   DecisionPool      DeliveryClient       SpoolWriter ── group commit ──> spool (SQLite)
-//!   (SyncArbiter of   (src/upstream)            | Committed records          ^ read back:
-//!    DecisionActors,        ^                   v                            | replay, backlog
-//!    semaphore gate)        └──────────────── Batcher ── merges per visitor+session, adaptive
+//!   Decisions gate    DeliveryClient       SpoolWriter ── group commit ──> spool (SQLite)
+//!   (a DecisionActor  (src/upstream)            | Committed records          ^ read back:
+//!    on each HTTP           ^                   v                            | replay, backlog
+//!    worker's arbiter)      └──────────────── Batcher ── merges per visitor+session, adaptive
 //!      |                      notifications     |       concurrency, retries by age ──> Target
 //!      |                                        └── acknowledges (deletes) what Target took
 //!      |                   Supervisor ── starts & restarts ──> Batcher, ArtifactRefresher
@@ -25,7 +25,7 @@
 //! - [`engine`]: the pure on-device decisioning engine — artifact in, decisions out, no
 //!   I/O (clock, geo and ids are inputs).
 //! - [`model`]: the Delivery API types (camelCase on the wire, unknown fields kept).
-//! - [`actors`]: Supervisor, ArtifactRefresher, DecisionActor pool, Batcher, SpoolWriter.
+//! - [`actors`]: Supervisor, ArtifactRefresher, DecisionActors, Batcher, SpoolWriter.
 //! - [`owed`], [`spool`]: owed notifications as bytes, and the durable spool.
 //! - [`client`]: `TargetClient`, what the Target SDKs offer.
 //! - [`http`]: the actix-web adapter over the client; its route table is the OpenAPI

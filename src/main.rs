@@ -78,6 +78,12 @@ enum Command {
     },
 }
 
+/// mimalloc, unless built with `--no-default-features` (glibc's malloc): measured side by
+/// side in loadtest/README.md.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// sysexits.h EX_USAGE: the configuration is unusable.
 const EX_USAGE: u8 = 64;
 
@@ -128,7 +134,17 @@ fn load_config(cli: &Cli) -> Result<Config, config::ConfigError> {
 
 /// Pretty logs go to stderr, coloured only on a terminal (and never with `NO_COLOR`);
 /// JSON logs are one flat object per line with `service` and `version`.
-fn init_tracing(config: &Config) {
+///
+/// Lines are written by a logging thread, not by the HTTP worker that logs them: with
+/// the access log on, a `write(2)` per request on the workers cost more than the
+/// decision. The writer never drops a line (it blocks the logger when its buffer is
+/// full); the returned guard flushes what is left when it drops, at exit (a kill -9
+/// loses what was not written yet).
+fn init_tracing(config: &Config) -> tracing_appender::non_blocking::WorkerGuard {
+    let (stderr, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("offerd-log")
+        .finish(std::io::stderr());
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -140,7 +156,7 @@ fn init_tracing(config: &Config) {
                 "offerd",
                 env!("CARGO_PKG_VERSION"),
             ))
-            .with_writer(std::io::stderr)
+            .with_writer(stderr)
             .init();
     } else {
         use std::io::IsTerminal;
@@ -148,9 +164,10 @@ fn init_tracing(config: &Config) {
         tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_ansi(colour)
-            .with_writer(std::io::stderr)
+            .with_writer(stderr)
             .init();
     }
+    guard
 }
 
 /// `offerd health` / `offerd ready`: GET `path` at the configured admin or bind
@@ -184,7 +201,7 @@ fn probe(config: &Config, path: &str) -> ExitCode {
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
-    init_tracing(&config);
+    let _flush_logs_at_exit = init_tracing(&config);
     let mode = describe_mode(&config);
     let addr = config.bind_addr()?;
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);

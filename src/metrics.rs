@@ -41,7 +41,7 @@ pub struct Metrics {
     pub decisions: IntCounterVec,
     /// Decision time on-device, seconds.
     pub decision_latency: Histogram,
-    /// Requests refused with 503 because the decision pool was full.
+    /// Requests refused with 503 because `decision.max_in_flight` decisions were in flight.
     pub overloaded: IntCounter,
     /// Artifact refreshes by result: success, not_modified, failure.
     pub artifact_refreshes: IntCounterVec,
@@ -121,7 +121,7 @@ impl Metrics {
             decision_latency: histogram("decision_duration_seconds", "on-device decision time"),
             overloaded: counter(
                 "overloaded_total",
-                "requests refused because the decision pool was full",
+                "requests refused because decision.max_in_flight decisions were in flight",
             ),
             artifact_refreshes: counter_vec(
                 "artifact_refreshes_total",

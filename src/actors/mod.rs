@@ -4,8 +4,8 @@
 //!   restarts the batcher and the refresher if they die, and owns the shutdown order.
 //! - [`refresher::ArtifactRefresher`] polls the artifact and publishes it to the
 //!   [`crate::store::ArtifactStore`].
-//! - [`decision::DecisionActor`]s (a `SyncArbiter` pool behind a semaphore) run the
-//!   pure engine.
+//! - [`decision::DecisionActor`]s, one on each HTTP worker's arbiter behind a shared
+//!   admission gate, run the pure engine.
 //! - [`batcher::Batcher`] merges notifications and telemetry and sends them to Target.
 //! - [`spool_writer`] writes the notification spool with group commit (a thread, not
 //!   an actix actor: see its docs).

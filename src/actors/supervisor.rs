@@ -1,4 +1,4 @@
-//! The Supervisor: starts the decision pool, the SpoolWriter, the Batcher and the
+//! The Supervisor: starts the decision gate, the SpoolWriter, the Batcher and the
 //! ArtifactRefresher, restarts the Batcher and the refresher when they die, and owns
 //! the shutdown order.
 //!
@@ -20,7 +20,7 @@ use actix::prelude::*;
 use arc_swap::ArcSwapOption;
 
 use super::batcher::{Backpressure, Batcher, Committed, Drain, DrainReport};
-use super::decision::DecisionPool;
+use super::decision::Decisions;
 use super::refresher::ArtifactRefresher;
 use super::spool_writer;
 use crate::config::Config;
@@ -72,7 +72,7 @@ pub struct Resources {
 /// What the Supervisor started, for the client to talk to.
 pub struct Started {
     pub supervisor: Addr<Supervisor>,
-    pub pool: DecisionPool,
+    pub decisions: Decisions,
     pub batcher: BatcherSlot,
     pub spool: Option<Spool>,
 }
@@ -80,7 +80,7 @@ pub struct Started {
 /// Owns the long-lived actors; see the module docs.
 pub struct Supervisor {
     resources: Resources,
-    pool: DecisionPool,
+    decisions: Decisions,
     batcher: BatcherSlot,
     batcher_arbiter: ArbiterHandle,
     spool: Option<Spool>,
@@ -90,19 +90,19 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// Starts the decision pool, opens the spool (replaying what an earlier run left),
+    /// Makes the decision gate, opens the spool (replaying what an earlier run left),
     /// starts the batcher and, unless `with_refresher` is false (server-side mode), the
     /// refresher; each on threads of its own so a busy one never delays the others.
     pub fn start(resources: Resources, with_refresher: bool) -> Result<Started, SpoolError> {
         let config = &resources.config;
-        let pool = DecisionPool::start(config.decision_actors(), config.decision.max_in_flight);
+        let decisions = Decisions::new(config.decision.max_in_flight);
         let batcher: BatcherSlot = Arc::new(ArcSwapOption::empty());
         let spool = open_spool(&resources, &batcher)?;
         let batcher_arbiter = Arbiter::new().handle();
         let refresher_arbiter = Arbiter::new().handle();
         let mut supervisor = Supervisor {
             resources,
-            pool: pool.clone(),
+            decisions: decisions.clone(),
             batcher: batcher.clone(),
             batcher_arbiter,
             spool: spool.clone(),
@@ -116,7 +116,7 @@ impl Supervisor {
         }
         Ok(Started {
             supervisor: supervisor.start(),
-            pool,
+            decisions,
             batcher,
             spool,
         })
@@ -230,14 +230,14 @@ impl Handler<Shutdown> for Supervisor {
 
     fn handle(&mut self, msg: Shutdown, _ctx: &mut Context<Self>) -> Self::Result {
         self.shutting_down = true;
-        let pool = self.pool.clone();
+        let decisions = self.decisions.clone();
         let batcher = self.batcher.load_full();
         let refresher = self.refresher.take();
         let spool = self.spool.clone();
         let metrics = self.resources.metrics.clone();
         let deadline = msg.deadline;
         Box::pin(async move {
-            let decisions_finished = tokio::time::timeout_at(deadline.into(), pool.drain())
+            let decisions_finished = tokio::time::timeout_at(deadline.into(), decisions.drain())
                 .await
                 .is_ok();
             let notifications = match batcher {

@@ -3,7 +3,7 @@
 //! HTTP layer is a thin adapter over it.
 //!
 //! `create` must run inside an actix `System` (e.g. under `#[actix_rt::main]`): it
-//! starts the Supervisor, the decision pool, the refresher and the batcher.
+//! starts the Supervisor, the decision gate, the refresher and the batcher.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -21,7 +21,7 @@ pub(crate) use validate::validate_notifications;
 use validate::validate_request;
 
 use crate::actors::batcher::{Backpressure, Enqueue, InjectPanic};
-use crate::actors::decision::{Decide, DecisionPool, PoolError};
+use crate::actors::decision::{Decide, DecideError, Decisions};
 use crate::actors::supervisor::{
     BatcherSlot, Resources, Shutdown, ShutdownReport, Started, Supervisor,
 };
@@ -77,7 +77,7 @@ struct Inner {
     config: Config,
     client: Arc<str>,
     store: Arc<ArtifactStore>,
-    pool: DecisionPool,
+    decisions: Decisions,
     /// The current Batcher (the Supervisor swaps it when it restarts one).
     batcher: BatcherSlot,
     /// The durable spool, when `spool.dir` is set.
@@ -119,7 +119,7 @@ impl TargetClient {
         let with_refresher = config.target.decisioning_method != DecisioningMethod::ServerSide;
         let Started {
             supervisor,
-            pool,
+            decisions,
             batcher,
             spool,
         } = Supervisor::start(
@@ -145,7 +145,7 @@ impl TargetClient {
                 location_hint: ArcSwapOption::from(hint.map(Arc::new)),
                 config,
                 store,
-                pool,
+                decisions,
                 batcher,
                 spool,
                 backpressure,
@@ -265,13 +265,18 @@ impl TargetClient {
             now_ms: now,
         };
         let decide_started = Instant::now();
-        let decided = self.inner.pool.decide(msg).await.map_err(|e| match e {
-            PoolError::Overloaded => {
-                self.inner.metrics.overloaded.inc();
-                ClientError::Overloaded
-            }
-            PoolError::Stopped => ClientError::Internal(e.to_string()),
-        })?;
+        let decided = self
+            .inner
+            .decisions
+            .decide(msg)
+            .await
+            .map_err(|e| match e {
+                DecideError::Overloaded => {
+                    self.inner.metrics.overloaded.inc();
+                    ClientError::Overloaded
+                }
+                DecideError::Stopped => ClientError::Internal(e.to_string()),
+            })?;
         self.inner
             .metrics
             .decision_latency

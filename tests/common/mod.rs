@@ -266,7 +266,6 @@ pub fn metric_value(text: &str, series: &str) -> Option<f64> {
 fn test_config(fake: &FakeUpstream) -> Config {
     let mut config = Config::default();
     config.server.workers = 1;
-    config.decision.actors = 1;
     config.artifact.location = format!("{}/rules.json", fake.base_url);
     config.artifact.polling_interval_secs = 1;
     config.upstream.server_domain = Some("127.0.0.1".into());

@@ -106,7 +106,7 @@ start_offerd() {
   (
     cd "$scratch"
     for var in $(compgen -e | grep '^OFFERD_' || true); do unset "$var"; done
-    export OFFERD_SERVER__BIND=127.0.0.1:0 OFFERD_SERVER__WORKERS=1 OFFERD_DECISION__ACTORS=1
+    export OFFERD_SERVER__BIND=127.0.0.1:0 OFFERD_SERVER__WORKERS=1
     export OFFERD_SERVER__SHUTDOWN_GRACE_SECS=2
     export OFFERD_LOG__FORMAT=json
     export OFFERD_TARGET__CLIENT=targettesting OFFERD_TARGET__ORGANIZATION_ID=74F652E95F1B16FE0A495C92@AdobeOrg
