@@ -38,10 +38,9 @@ pub struct UrlContext {
 }
 
 impl UrlContext {
-    /// Rule-context JSON: the seven attributes, then each again with an
-    /// `_lc` suffix holding its lowercased value, in that key order.
-    pub fn to_json(&self) -> Map<String, Value> {
-        let fields = [
+    /// The seven attributes by rule-context name.
+    pub fn fields(&self) -> [(&'static str, &str); 7] {
+        [
             ("url", &self.url),
             ("path", &self.path),
             ("query", &self.query),
@@ -49,13 +48,29 @@ impl UrlContext {
             ("subdomain", &self.subdomain),
             ("domain", &self.domain),
             ("topLevelDomain", &self.top_level_domain),
-        ];
+        ]
+    }
+
+    /// The names of their lower-cased copies, in the same order.
+    pub const FIELDS_LC: [&'static str; 7] = [
+        "url_lc",
+        "path_lc",
+        "query_lc",
+        "fragment_lc",
+        "subdomain_lc",
+        "domain_lc",
+        "topLevelDomain_lc",
+    ];
+
+    /// Rule-context JSON: the seven attributes, then each again with an
+    /// `_lc` suffix holding its lowercased value, in that key order.
+    pub fn to_json(&self) -> Map<String, Value> {
         let mut map = Map::new();
-        for (key, value) in fields {
-            map.insert(key.to_owned(), Value::String(value.clone()));
+        for (key, value) in self.fields() {
+            map.insert(key.to_owned(), Value::from(value));
         }
-        for (key, value) in fields {
-            map.insert(format!("{key}_lc"), Value::String(value.to_lowercase()));
+        for (key, (_, value)) in Self::FIELDS_LC.into_iter().zip(self.fields()) {
+            map.insert(key.to_owned(), Value::String(value.to_lowercase()));
         }
         map
     }

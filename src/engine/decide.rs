@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::allocation::{allocation, allocation_visitor_id};
 use super::compiled::{CompiledArtifact, CompiledRule};
-use super::context::RequestContext;
+use super::context::{ArenaObject, RequestContext};
 use super::dependency::remote_dependency;
 use super::postprocess::{self, MacroSources};
 use super::trace::{TraceScope, Tracer};
@@ -86,17 +86,6 @@ impl<'r> Details<'r> {
     }
 }
 
-/// Converts a JSON object into the arena once.
-fn to_arena_object<'b>(object: &Map<String, Value>, arena: &'b Bump) -> ArenaObject<'b> {
-    let pairs = object.iter().map(|(key, value)| {
-        (
-            &*arena.alloc_str(key),
-            DataValue::from_serde_value_in(value, arena),
-        )
-    });
-    arena.alloc_slice_fill_iter(pairs.collect::<Vec<_>>())
-}
-
 fn to_map<T: Serialize>(value: &T) -> Map<String, Value> {
     match serde_json::to_value(value) {
         Ok(Value::Object(map)) => map,
@@ -113,9 +102,6 @@ struct Matched {
     metrics: Option<Vec<Metric>>,
     trace: Option<Value>,
 }
-
-/// A context in the arena: JsonLogic reads it without converting anything.
-type ArenaObject<'b> = &'b [(&'b str, DataValue<'b>)];
 
 /// One request detail's context: in the arena for evaluation, and as JSON for traces.
 struct RuleContext<'b> {
@@ -146,7 +132,7 @@ pub(crate) fn decide(artifact: &CompiledArtifact, input: &DecisionInput<'_>) -> 
     let scope = TraceScope::new(request, input.client, artifact, input.session_id);
     let arena = Bump::new();
     let context = RequestContext::new(request, input.now_ms);
-    let base = to_arena_object(context.base(), &arena);
+    let base = context.to_arena(&arena);
     let mut decider = Decider {
         artifact,
         input,
@@ -491,8 +477,8 @@ impl<'a, 'b> Decider<'a, 'b> {
                 mode.as_str(),
                 kind,
                 json,
-                self.context.page_url(),
-                self.context.page_domain(),
+                &Value::from(self.context.page_url()),
+                &Value::from(self.context.page_domain()),
             );
         }
     }
@@ -501,16 +487,14 @@ impl<'a, 'b> Decider<'a, 'b> {
     /// `page`/`referring` when it has an address) replaced; JSON too when tracing.
     fn rule_context(&self, details: &Details<'_>, tracing: bool) -> RuleContext<'b> {
         let arena = self.arena;
-        let overrides = RequestContext::overrides(details.address, details.parameters);
+        let overrides = RequestContext::overrides_in(details.address, details.parameters, arena);
         let kept = self
             .base
             .iter()
             .copied()
             .filter(|(key, _)| overrides.iter().all(|(o, _)| o != key));
-        let replaced = overrides
-            .iter()
-            .map(|(key, value)| (*key, DataValue::from_serde_value_in(value, arena)));
-        let pairs = arena.alloc_slice_fill_iter(kept.chain(replaced).collect::<Vec<_>>());
+        let pairs: Vec<_> = kept.chain(overrides.iter().copied()).collect();
+        let pairs = arena.alloc_slice_copy(&pairs);
         let json = tracing.then(|| {
             Value::Object(
                 self.context
