@@ -179,14 +179,18 @@ pub fn user_context(user_agent: &str, client_hints: Option<&ClientHintsView>) ->
 
 /// Runs an ordered detection table against `text`.
 fn detect(table: &[Matcher], text: &str) -> Detected {
-    for m in table {
-        let Some(caps) = m.regex.captures(text) else {
-            continue;
-        };
+    // `is_match` first: it needs no capture slots, which `captures` allocates on every
+    // call (it showed in profiles, once per pattern that did not match).
+    for m in table.iter().filter(|m| m.regex.is_match(text)) {
         // Group 0 is the whole match; tables without versions use it as "none".
         let captured = match m.version_group {
             0 => None,
-            group => caps.get(group).map(|c| c.as_str()),
+            group => {
+                let Some(caps) = m.regex.captures(text) else {
+                    continue;
+                };
+                caps.get(group).map(|c| c.as_str())
+            }
         };
         let raw = captured
             .or(m.default_version)
