@@ -108,8 +108,9 @@ impl TargetClient {
         );
         let geo = GeoClient::new(&config.geo, metrics.clone()).map_err(internal)?;
         let store = Arc::new(ArtifactStore::new());
+        // Offline, nothing is sent: telemetry would only be built to be dropped.
         let telemetry = Arc::new(TelemetryBuffer::new(
-            config.target.telemetry_enabled,
+            config.target.telemetry_enabled && !config.upstream.offline,
             config.batcher.telemetry_capacity,
         ));
         let backpressure = Arc::new(Backpressure::new(
