@@ -20,6 +20,8 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
 COPY loadtest ./loadtest
+# The demo artifact is compiled into the binary (include_str! in src/upstream/artifact_source.rs).
+COPY examples/demo-artifact.json ./examples/demo-artifact.json
 # Cache mounts keep the registry and target dir between builds (BuildKit); the binary is
 # copied out of the cached target dir so the next stage can take it.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
@@ -41,7 +43,8 @@ COPY examples /usr/share/offerd/examples
 # volume on it (a Kubernetes PVC, or an emptyDir to survive container restarts only).
 RUN mkdir -p /var/lib/offerd/spool && chown 10001:10001 /var/lib/offerd/spool
 VOLUME /var/lib/offerd/spool
-# Relative paths in a config (like the default `examples/demo-artifact.json`) resolve here.
+# Relative paths in a config (like `examples/demo-artifact.json`) resolve here; the default
+# artifact, `embedded:demo`, is compiled in.
 WORKDIR /usr/share/offerd
 ENV OFFERD_SERVER__BIND=0.0.0.0:8080 \
     OFFERD_SPOOL__DIR=/var/lib/offerd/spool \
