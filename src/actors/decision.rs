@@ -1,8 +1,9 @@
 //! DecisionActors: one on each HTTP worker's own arbiter, started there on its first
 //! decision, which run the pure engine. A decision is then a message to an actor on the
 //! same thread: no thread hop, no wake-up of another core. (A `SyncArbiter` pool, the
-//! first design, cost two cross-thread wake-ups per decision; measured side by side the
-//! per-worker actors answered 20-50 % more requests per second, see loadtest/README.md.)
+//! first design, cost two cross-thread wake-ups per decision. Side by side, the pool,
+//! these actors and a plain inline call were measured; the actors answered 11-54 % more
+//! requests per second than the pool and no fewer than inline: loadtest/README.md.)
 //!
 //! Decisions are CPU-bound and short (microseconds), so running them on the worker that
 //! parsed the request is the worker doing its job; `server.workers` sizes both.

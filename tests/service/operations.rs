@@ -53,7 +53,11 @@ async fn from_an_empty_directory_under_kubernetes_it_serves_the_embedded_demo() 
     let dir = TempDir::new("k8s");
     let port = free_port();
     let config = dir.path().join("offerd.toml");
-    std::fs::write(&config, format!("[server]\nbind = \"127.0.0.1:{port}\"\n")).unwrap();
+    std::fs::write(
+        &config,
+        format!("[server]\nbind = \"127.0.0.1:{port}\"\nshutdown_grace_secs = 30\n"),
+    )
+    .unwrap();
     let log = dir.path().join("offerd.log");
     let mut child = offerd(dir.path())
         .envs(SERVICE_LINKS)
@@ -99,8 +103,26 @@ async fn from_an_empty_directory_under_kubernetes_it_serves_the_embedded_demo() 
         "the demo decided: {answer}"
     );
 
-    child.kill().ok();
-    child.wait().ok();
+    // SIGTERM: with nothing owed (offline), offerd drains at once and exits 0, well
+    // before its 30 s grace period (it once waited for telemetry that offline mode can
+    // never send).
+    let terminated = Instant::now();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(sent.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            terminated.elapsed() < Duration::from_secs(15),
+            "still running 15 s after SIGTERM with nothing to drain"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exit status {status}");
     assert_eq!(probe(dir.path(), &config, "health"), 1, "nothing listening");
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains('\u{1b}'), "no ANSI codes in JSON logs");
