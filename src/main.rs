@@ -16,6 +16,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use offerd::client::TargetClient;
 use offerd::config::{self, Config};
+use offerd::http::access_log;
 
 #[derive(Parser)]
 #[command(
@@ -139,7 +140,8 @@ fn load_config(cli: &Cli) -> Result<Config, config::ConfigError> {
 /// the access log on, a `write(2)` per request on the workers cost more than the
 /// decision. The writer never drops a line (it blocks the logger when its buffer is
 /// full); the returned guard flushes what is left when it drops, at exit (a kill -9
-/// loses what was not written yet).
+/// loses what was not written yet). Access lines are batched per worker on top of that
+/// (`offerd::http::access_log`).
 fn init_tracing(config: &Config) -> tracing_appender::non_blocking::WorkerGuard {
     let (stderr, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
@@ -156,16 +158,28 @@ fn init_tracing(config: &Config) -> tracing_appender::non_blocking::WorkerGuard 
                 "offerd",
                 env!("CARGO_PKG_VERSION"),
             ))
-            .with_writer(stderr)
+            .with_writer(stderr.clone())
             .init();
+        access_log::install(
+            access_log::LineFormat::Json {
+                service: "offerd",
+                version: env!("CARGO_PKG_VERSION"),
+            },
+            Box::new(stderr),
+        );
     } else {
         use std::io::IsTerminal;
         let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_ansi(colour)
-            .with_writer(stderr)
+            .with_writer(stderr.clone())
             .init();
+        // A terminal gets the subscriber's coloured lines; a pipe or file, the fast
+        // batched ones, which read the same.
+        if !colour {
+            access_log::install(access_log::LineFormat::Pretty, Box::new(stderr));
+        }
     }
     guard
 }
@@ -205,7 +219,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
     let mode = describe_mode(&config);
     let addr = config.bind_addr()?;
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
-    actix_rt::System::new().block_on(async move {
+    let served = actix_rt::System::new().block_on(async move {
         let client = TargetClient::create(config).context("cannot start offerd")?;
         let listener =
             TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
@@ -245,7 +259,10 @@ fn serve(config: Config) -> anyhow::Result<()> {
         }
         actix_rt::System::current().stop();
         Ok(())
-    })
+    });
+    // The last requests' lines, before the log writer's guard drops.
+    access_log::flush();
+    served
 }
 
 /// What a start-up log line says about where decisions and notifications go.

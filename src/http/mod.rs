@@ -2,6 +2,7 @@
 //! the middleware that gives every request an id, a tracing span, a count and a
 //! latency observation.
 
+pub mod access_log;
 mod auth;
 mod delivery;
 pub mod error;
@@ -154,8 +155,8 @@ async fn observe(
     };
     let client = req.app_data::<web::Data<TargetClient>>();
     let metrics = client.map(|client| client.metrics().clone());
-    let access_log = client.is_some_and(|client| client.config().log.access);
-    let path = req.path().to_owned();
+    let access_log = client.is_some_and(|client| client.config().log.access)
+        && tracing::enabled!(tracing::Level::INFO);
     let span =
         tracing::info_span!("request", %request_id, method = %req.method(), endpoint = %endpoint);
     let mut res = next.call(req).instrument(span.clone()).await?;
@@ -174,19 +175,21 @@ async fn observe(
         res.headers_mut().insert(REQUEST_ID, value);
     }
     if access_log {
-        let method = res
+        let decisioning_method = res
             .response()
             .extensions()
             .get::<DecisioningMethod>()
-            .copied();
+            .map_or("", |method| method.as_str());
         span.in_scope(|| {
-            tracing::info!(
-                path = %path,
-                status = status.as_u16(),
-                duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-                decisioning_method = method.map_or("", DecisioningMethod::as_str),
-                "request"
-            );
+            access_log::record(&access_log::AccessLine {
+                request_id: &request_id,
+                method,
+                endpoint: &endpoint,
+                path: res.request().path(),
+                status: status.as_u16(),
+                duration: started.elapsed(),
+                decisioning_method,
+            });
         });
     }
     Ok(res)
