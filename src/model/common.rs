@@ -1,13 +1,15 @@
 //! Types shared by Delivery API requests and responses: visitor ids and the enums.
 
 use serde::{Deserialize, Serialize};
+
+use super::open_object::open_object;
 use serde_json::{Map, Value};
 use serde_with::skip_serializing_none;
 use utoipa::ToSchema;
 
 /// The visitor's ids: Target's own (tntId), a third party's, the ECID and customer ids.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VisitorId {
     pub tnt_id: Option<String>,
@@ -18,9 +20,16 @@ pub struct VisitorId {
     pub extra: Map<String, Value>,
 }
 
+open_object!(VisitorId {
+    tnt_id: "tntId",
+    third_party_id: "thirdPartyId",
+    marketing_cloud_visitor_id: "marketingCloudVisitorId",
+    customer_ids: "customerIds",
+});
+
 /// A customer id as the Experience Cloud visitor service knows it.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerId {
     pub id: Option<String>,
@@ -29,6 +38,12 @@ pub struct CustomerId {
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
+
+open_object!(CustomerId {
+    id: "id",
+    integration_code: "integrationCode",
+    authenticated_state: "authenticatedState",
+});
 
 /// Whether a customer id belongs to a logged-in visitor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -1,6 +1,8 @@
 //! The Delivery API request: who the visitor is, where they are, what to decide.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use super::open_object::open_object;
 use serde_json::{Map, Value};
 use serde_with::skip_serializing_none;
 use utoipa::ToSchema;
@@ -9,7 +11,7 @@ use super::common::*;
 
 /// A Delivery API request (`POST /rest/v1/delivery`).
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryRequest {
     /// Made (a UUID) when not given. `context` is optional too: offerd completes it.
@@ -31,9 +33,26 @@ pub struct DeliveryRequest {
     pub extra: Map<String, Value>,
 }
 
+open_object!(DeliveryRequest {
+    request_id: "requestId",
+    impression_id: "impressionId",
+    id: "id",
+    environment_id: "environmentId",
+    property: "property",
+    trace: "trace",
+    context: "context",
+    experience_cloud: "experienceCloud",
+    execute: "execute",
+    prefetch: "prefetch",
+    telemetry: "telemetry",
+    notifications: "notifications",
+    qa_mode: "qaMode",
+    preview: "preview",
+});
+
 /// At.js property: limits which activities apply.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Property {
     pub token: Option<String>,
@@ -41,9 +60,11 @@ pub struct Property {
     pub extra: Map<String, Value>,
 }
 
+open_object!(Property { token: "token" });
+
 /// Asks for a trace of how the decision was made.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Trace {
     pub authorization_token: Option<String>,
@@ -52,9 +73,14 @@ pub struct Trace {
     pub extra: Map<String, Value>,
 }
 
+open_object!(Trace {
+    authorization_token: "authorizationToken",
+    usage: "usage",
+});
+
 /// Where and on what the visitor is.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Context {
     /// `web` when not given (Target itself requires it).
@@ -74,9 +100,24 @@ pub struct Context {
     pub extra: Map<String, Value>,
 }
 
+open_object!(Context {
+    channel: "channel",
+    mobile_platform: "mobilePlatform",
+    application: "application",
+    screen: "screen",
+    window: "window",
+    browser: "browser",
+    address: "address",
+    geo: "geo",
+    time_offset_in_minutes: "timeOffsetInMinutes",
+    user_agent: "userAgent",
+    client_hints: "clientHints",
+    beacon: "beacon",
+});
+
 /// Browser details sent by at.js.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Browser {
     pub host: Option<String>,
@@ -87,9 +128,15 @@ pub struct Browser {
     pub extra: Map<String, Value>,
 }
 
+open_object!(Browser {
+    host: "host",
+    language: "language",
+    web_gl_renderer: "webGLRenderer",
+});
+
 /// The page URL and the referrer.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Address {
     pub url: Option<String>,
@@ -98,9 +145,14 @@ pub struct Address {
     pub extra: Map<String, Value>,
 }
 
+open_object!(Address {
+    url: "url",
+    referring_url: "referringUrl",
+});
+
 /// Geo location: given by the caller, or looked up from `ipAddress`.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Geo {
     pub ip_address: Option<String>,
@@ -113,6 +165,16 @@ pub struct Geo {
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
+
+open_object!(Geo {
+    ip_address: "ipAddress",
+    latitude: "latitude",
+    longitude: "longitude",
+    country_code: "countryCode",
+    state_code: "stateCode",
+    city: "city",
+    zip: "zip",
+});
 
 impl Geo {
     /// True when no location field is set (an IP alone does not count).
@@ -127,7 +189,7 @@ impl Geo {
 
 /// User-agent client hints (Sec-CH-UA-*).
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientHints {
     pub mobile: Option<bool>,
@@ -144,9 +206,20 @@ pub struct ClientHints {
     pub extra: Map<String, Value>,
 }
 
+open_object!(ClientHints {
+    mobile: "mobile",
+    model: "model",
+    platform: "platform",
+    platform_version: "platformVersion",
+    browser_ua_with_major_version: "browserUAWithMajorVersion",
+    browser_ua_with_full_version: "browserUAWithFullVersion",
+    architecture: "architecture",
+    bitness: "bitness",
+});
+
 /// Analytics and Audience Manager integration.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExperienceCloud {
     pub audience_manager: Option<AudienceManager>,
@@ -155,9 +228,14 @@ pub struct ExperienceCloud {
     pub extra: Map<String, Value>,
 }
 
+open_object!(ExperienceCloud {
+    audience_manager: "audienceManager",
+    analytics: "analytics",
+});
+
 /// Audience Manager location hint and blob.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AudienceManager {
     pub location_hint: Option<i64>,
@@ -166,9 +244,14 @@ pub struct AudienceManager {
     pub extra: Map<String, Value>,
 }
 
+open_object!(AudienceManager {
+    location_hint: "locationHint",
+    blob: "blob",
+});
+
 /// Analytics for Target (A4T) settings of a request.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AnalyticsRequest {
     pub supplemental_data_id: Option<String>,
@@ -179,9 +262,16 @@ pub struct AnalyticsRequest {
     pub extra: Map<String, Value>,
 }
 
+open_object!(AnalyticsRequest {
+    supplemental_data_id: "supplementalDataId",
+    logging: "logging",
+    tracking_server: "trackingServer",
+    tracking_server_secure: "trackingServerSecure",
+});
+
 /// What to decide and send now (counted as an impression).
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecuteRequest {
     pub page_load: Option<RequestDetails>,
@@ -190,9 +280,14 @@ pub struct ExecuteRequest {
     pub extra: Map<String, Value>,
 }
 
+open_object!(ExecuteRequest {
+    page_load: "pageLoad",
+    mboxes: "mboxes",
+});
+
 /// What to decide ahead of display (the caller notifies when shown).
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PrefetchRequest {
     pub views: Option<Vec<ViewRequest>>,
@@ -202,9 +297,15 @@ pub struct PrefetchRequest {
     pub extra: Map<String, Value>,
 }
 
+open_object!(PrefetchRequest {
+    views: "views",
+    page_load: "pageLoad",
+    mboxes: "mboxes",
+});
+
 /// Details common to page-load, mbox and view requests.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestDetails {
     pub address: Option<Address>,
@@ -216,9 +317,17 @@ pub struct RequestDetails {
     pub extra: Map<String, Value>,
 }
 
+open_object!(RequestDetails {
+    address: "address",
+    parameters: "parameters",
+    profile_parameters: "profileParameters",
+    order: "order",
+    product: "product",
+});
+
 /// A regional mbox to decide.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MboxRequest {
     pub index: Option<i64>,
@@ -234,9 +343,19 @@ pub struct MboxRequest {
     pub extra: Map<String, Value>,
 }
 
+open_object!(MboxRequest {
+    index: "index",
+    name: "name",
+    address: "address",
+    parameters: "parameters",
+    profile_parameters: "profileParameters",
+    order: "order",
+    product: "product",
+});
+
 /// A view (single-page-app state) to prefetch; no name means every view.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ViewRequest {
     pub name: Option<String>,
@@ -250,9 +369,19 @@ pub struct ViewRequest {
     pub extra: Map<String, Value>,
 }
 
+open_object!(ViewRequest {
+    name: "name",
+    key: "key",
+    address: "address",
+    parameters: "parameters",
+    profile_parameters: "profileParameters",
+    order: "order",
+    product: "product",
+});
+
 /// A display or click notification.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
     /// Required, not empty, as `type` and `timestamp` are (offerd answers 400 otherwise).
@@ -278,9 +407,25 @@ pub struct Notification {
     pub extra: Map<String, Value>,
 }
 
+open_object!(Notification {
+    id: "id",
+    impression_id: "impressionId",
+    kind: "type",
+    timestamp: "timestamp",
+    tokens: "tokens",
+    mbox: "mbox",
+    view: "view",
+    page_load: "pageLoad",
+    address: "address",
+    parameters: "parameters",
+    profile_parameters: "profileParameters",
+    order: "order",
+    product: "product",
+});
+
 /// The mbox a notification is about.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationMbox {
     pub name: Option<String>,
@@ -289,9 +434,14 @@ pub struct NotificationMbox {
     pub extra: Map<String, Value>,
 }
 
+open_object!(NotificationMbox {
+    name: "name",
+    state: "state",
+});
+
 /// The view a notification is about.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationView {
     pub name: Option<String>,
@@ -301,9 +451,15 @@ pub struct NotificationView {
     pub extra: Map<String, Value>,
 }
 
+open_object!(NotificationView {
+    name: "name",
+    key: "key",
+    state: "state",
+});
+
 /// The page load a notification is about.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationPageLoad {
     pub state: Option<String>,
@@ -311,9 +467,11 @@ pub struct NotificationPageLoad {
     pub extra: Map<String, Value>,
 }
 
+open_object!(NotificationPageLoad { state: "state" });
+
 /// SDK performance telemetry that rides along with requests to Target.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Telemetry {
     pub entries: Option<Vec<TelemetryEntry>>,
@@ -321,9 +479,11 @@ pub struct Telemetry {
     pub extra: Map<String, Value>,
 }
 
+open_object!(Telemetry { entries: "entries" });
+
 /// One telemetry entry: a decision or an artifact download.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TelemetryEntry {
     pub request_id: Option<String>,
@@ -338,9 +498,20 @@ pub struct TelemetryEntry {
     pub extra: Map<String, Value>,
 }
 
+open_object!(TelemetryEntry {
+    request_id: "requestId",
+    timestamp: "timestamp",
+    mode: "mode",
+    execution: "execution",
+    parsing: "parsing",
+    features: "features",
+    request: "request",
+    telemetry_server_token: "telemetryServerToken",
+});
+
 /// What a decision asked for, in counts.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TelemetryFeatures {
     pub decisioning_method: Option<DecisioningMethod>,
@@ -353,9 +524,18 @@ pub struct TelemetryFeatures {
     pub extra: Map<String, Value>,
 }
 
+open_object!(TelemetryFeatures {
+    decisioning_method: "decisioningMethod",
+    execute_mbox_count: "executeMboxCount",
+    execute_page_load: "executePageLoad",
+    prefetch_mbox_count: "prefetchMboxCount",
+    prefetch_page_load: "prefetchPageLoad",
+    prefetch_view_count: "prefetchViewCount",
+});
+
 /// Network timings of a request to Target.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TelemetryRequest {
     pub dns: Option<f64>,
@@ -366,6 +546,14 @@ pub struct TelemetryRequest {
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
+
+open_object!(TelemetryRequest {
+    dns: "dns",
+    tls: "tls",
+    time_to_first_byte: "timeToFirstByte",
+    download: "download",
+    response_size: "responseSize",
+});
 
 #[cfg(test)]
 mod tests {
@@ -386,6 +574,71 @@ mod tests {
         });
         let req: DeliveryRequest = serde_json::from_value(raw.clone()).unwrap();
         assert_eq!(serde_json::to_value(&req).unwrap(), raw);
+    }
+
+    #[test]
+    fn every_object_parses_its_fields_under_their_serialized_names() {
+        use crate::model::open_object::tests::fields_match_schema;
+        fields_match_schema::<DeliveryRequest>(DeliveryRequest::FIELDS);
+        fields_match_schema::<Property>(Property::FIELDS);
+        fields_match_schema::<Trace>(Trace::FIELDS);
+        fields_match_schema::<Context>(Context::FIELDS);
+        fields_match_schema::<Browser>(Browser::FIELDS);
+        fields_match_schema::<Address>(Address::FIELDS);
+        fields_match_schema::<Geo>(Geo::FIELDS);
+        fields_match_schema::<ClientHints>(ClientHints::FIELDS);
+        fields_match_schema::<ExperienceCloud>(ExperienceCloud::FIELDS);
+        fields_match_schema::<AudienceManager>(AudienceManager::FIELDS);
+        fields_match_schema::<AnalyticsRequest>(AnalyticsRequest::FIELDS);
+        fields_match_schema::<ExecuteRequest>(ExecuteRequest::FIELDS);
+        fields_match_schema::<PrefetchRequest>(PrefetchRequest::FIELDS);
+        fields_match_schema::<RequestDetails>(RequestDetails::FIELDS);
+        fields_match_schema::<MboxRequest>(MboxRequest::FIELDS);
+        fields_match_schema::<ViewRequest>(ViewRequest::FIELDS);
+        fields_match_schema::<Notification>(Notification::FIELDS);
+        fields_match_schema::<NotificationMbox>(NotificationMbox::FIELDS);
+        fields_match_schema::<NotificationView>(NotificationView::FIELDS);
+        fields_match_schema::<NotificationPageLoad>(NotificationPageLoad::FIELDS);
+        fields_match_schema::<Telemetry>(Telemetry::FIELDS);
+        fields_match_schema::<TelemetryEntry>(TelemetryEntry::FIELDS);
+        fields_match_schema::<TelemetryFeatures>(TelemetryFeatures::FIELDS);
+        fields_match_schema::<TelemetryRequest>(TelemetryRequest::FIELDS);
+        fields_match_schema::<VisitorId>(VisitorId::FIELDS);
+        fields_match_schema::<CustomerId>(CustomerId::FIELDS);
+    }
+
+    #[test]
+    fn unknown_fields_at_every_level_are_kept_and_escaped_keys_read() {
+        let body = br#"{"re\u0071uestId": "r", "context": {"addr\u0065ss": {"url": "u"},
+            "geo": {"city": "c", "more": 1}}, "id": {"tntId": "t", "x": [1]},
+            "execute": {"mboxes": [{"name": "m", "y": {"z": 2}}]}, "w": null}"#;
+        let req: DeliveryRequest = serde_json::from_slice(body).unwrap();
+        assert_eq!(req.request_id.as_deref(), Some("r"));
+        let context = req.context.as_ref().unwrap();
+        assert_eq!(context.address.as_ref().unwrap().url.as_deref(), Some("u"));
+        assert_eq!(context.geo.as_ref().unwrap().extra["more"], 1);
+        assert_eq!(req.id.as_ref().unwrap().extra["x"], serde_json::json!([1]));
+        let mboxes = req.execute.as_ref().unwrap().mboxes.as_ref().unwrap();
+        assert_eq!(mboxes[0].extra["y"], serde_json::json!({"z": 2}));
+        assert_eq!(req.extra["w"], Value::Null);
+    }
+
+    #[test]
+    fn a_field_given_twice_keeps_its_last_value_and_null_is_absent() {
+        let req: DeliveryRequest =
+            serde_json::from_str(r#"{"requestId": "a", "requestId": "b", "impressionId": null}"#)
+                .unwrap();
+        assert_eq!(req.request_id.as_deref(), Some("b"));
+        assert_eq!(req.impression_id, None);
+        assert!(req.extra.is_empty());
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_object() {
+        let err = serde_json::from_str::<DeliveryRequest>(r#"{"context": "web"}"#).unwrap_err();
+        assert!(err.to_string().contains("struct Context"), "{err}");
+        let err = serde_json::from_str::<DeliveryRequest>(r#"{"requestId": 7}"#).unwrap_err();
+        assert!(err.to_string().contains("expected a string"), "{err}");
     }
 
     #[test]
