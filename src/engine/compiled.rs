@@ -9,6 +9,8 @@ use serde_json::{Map, Value};
 
 use super::artifact::{Artifact, ArtifactError, Rule};
 use super::json_logic::Condition;
+use super::postprocess;
+use crate::model::ResponseTokens;
 
 /// A rule with its condition compiled and the values a decision needs precomputed.
 #[derive(Debug)]
@@ -17,6 +19,8 @@ pub struct CompiledRule {
     pub(crate) condition: Condition,
     /// `meta["activity.id"]` as the SDKs stringify it into the allocation key.
     pub(crate) activity_id: String,
+    /// The response tokens of its options, before any geo ones.
+    pub(crate) response_tokens: ResponseTokens,
 }
 
 /// Where an artifact came from, for the `artifact` part of a trace.
@@ -51,13 +55,22 @@ impl CompiledArtifact {
         mut artifact: Artifact,
         provenance: ArtifactProvenance,
     ) -> Result<Self, ArtifactError> {
-        let mbox_rules = compile_rules(std::mem::take(&mut artifact.rules.mboxes), "mbox")?;
-        let view_rules = compile_rules(std::mem::take(&mut artifact.rules.views), "view")?;
+        let response_tokens: HashSet<String> = artifact.response_tokens.iter().cloned().collect();
+        let mbox_rules = compile_rules(
+            std::mem::take(&mut artifact.rules.mboxes),
+            "mbox",
+            &response_tokens,
+        )?;
+        let view_rules = compile_rules(
+            std::mem::take(&mut artifact.rules.views),
+            "view",
+            &response_tokens,
+        )?;
         let trace = artifact_trace(&artifact, &provenance);
         Ok(Self {
             local_mboxes: artifact.local_mboxes.iter().cloned().collect(),
             local_views: artifact.local_views.iter().cloned().collect(),
-            response_tokens: artifact.response_tokens.iter().cloned().collect(),
+            response_tokens,
             mbox_rules,
             view_rules,
             trace,
@@ -102,20 +115,25 @@ impl CompiledArtifact {
 fn compile_rules(
     rules: IndexMap<String, Vec<Rule>>,
     kind: &str,
+    response_tokens: &HashSet<String>,
 ) -> Result<IndexMap<String, Vec<CompiledRule>>, ArtifactError> {
     rules
         .into_iter()
         .map(|(name, rules)| {
             let compiled = rules
                 .into_iter()
-                .map(|rule| compile_rule(rule, &format!("{kind} {name:?}")))
+                .map(|rule| compile_rule(rule, &format!("{kind} {name:?}"), response_tokens))
                 .collect::<Result<Vec<_>, _>>()?;
             Ok((name, compiled))
         })
         .collect()
 }
 
-fn compile_rule(rule: Rule, location: &str) -> Result<CompiledRule, ArtifactError> {
+fn compile_rule(
+    rule: Rule,
+    location: &str,
+    response_tokens: &HashSet<String>,
+) -> Result<CompiledRule, ArtifactError> {
     let condition =
         Condition::compile(&rule.condition).map_err(|reason| ArtifactError::InvalidCondition {
             location: location.to_string(),
@@ -129,6 +147,7 @@ fn compile_rule(rule: Rule, location: &str) -> Result<CompiledRule, ArtifactErro
         .map(js_string)
         .unwrap_or_else(|| "undefined".to_string());
     Ok(CompiledRule {
+        response_tokens: postprocess::rule_tokens(response_tokens, &rule.meta),
         rule,
         condition,
         activity_id,

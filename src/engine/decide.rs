@@ -120,7 +120,8 @@ struct Decider<'a, 'b> {
     base: ArenaObject<'b>,
     visitor: String,
     property_token: Option<&'a str>,
-    request_tokens: ResponseTokens,
+    /// The geo response tokens of this request (usually none).
+    geo_tokens: Map<String, Value>,
     notifications: Vec<Notification>,
     notified: HashSet<String>,
 }
@@ -141,7 +142,7 @@ pub(crate) fn decide(artifact: &CompiledArtifact, input: &DecisionInput<'_>) -> 
         base,
         visitor: allocation_visitor_id(request.id.as_ref()).unwrap_or_else(|| input.ids.next_id()),
         property_token: request.property.as_ref().and_then(|p| p.token.as_deref()),
-        request_tokens: postprocess::request_tokens(
+        geo_tokens: postprocess::geo_tokens(
             artifact,
             request.context.as_ref().and_then(|c| c.geo.as_ref()),
         ),
@@ -394,12 +395,7 @@ impl<'a, 'b> Decider<'a, 'b> {
                 }
             }
         }
-        postprocess::add_response_tokens(
-            &mut options,
-            self.artifact,
-            &rule.rule.meta,
-            &self.request_tokens,
-        );
+        postprocess::add_response_tokens(&mut options, &rule.response_tokens, &self.geo_tokens);
         let sources = MacroSources {
             meta: &rule.rule.meta,
             details: &details.json,

@@ -1,6 +1,7 @@
 //! What happens to a matched rule's consequence before it is returned: execute and
 //! prefetch shaping, response tokens, and campaign macros in HTML and actions.
 
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use regex::{Captures, Regex};
@@ -54,14 +55,26 @@ pub(crate) fn prepare_prefetch(options: &mut [OfferOption], metrics: &[Metric]) 
     }
 }
 
-/// The response tokens that are the same for every option of a decision: the
-/// decisioning method and, when the artifact lists them, the visitor's geo.
-pub(crate) fn request_tokens(artifact: &CompiledArtifact, geo: Option<&Geo>) -> ResponseTokens {
+/// A rule's response tokens when the request adds no geo: its listed meta values, then
+/// the decisioning method. Made once, when the artifact is compiled.
+pub(crate) fn rule_tokens(listed: &HashSet<String>, meta: &Map<String, Value>) -> ResponseTokens {
     let mut tokens = Map::new();
+    for key in META_TOKENS {
+        if let Some(value) = meta.get(key).filter(|_| listed.contains(key)) {
+            tokens.insert(key.into(), value.clone());
+        }
+    }
     tokens.insert(
         "activity.decisioningMethod".into(),
         Value::from("on-device"),
     );
+    ResponseTokens::new(tokens)
+}
+
+/// The geo response tokens the artifact lists, the same for every option of a
+/// decision; usually none.
+pub(crate) fn geo_tokens(artifact: &CompiledArtifact, geo: Option<&Geo>) -> Map<String, Value> {
+    let mut tokens = Map::new();
     let Some(geo) = geo else { return tokens };
     let wanted = |key: &str| artifact.response_tokens.contains(key);
     let mut put = |key: &str, value: Option<Value>| {
@@ -77,24 +90,20 @@ pub(crate) fn request_tokens(artifact: &CompiledArtifact, geo: Option<&Geo>) -> 
     tokens
 }
 
-/// Sets every option's response tokens: the rule's listed meta values, then the
-/// request-wide ones.
+/// Sets every option's response tokens: the rule's own, then the request's geo ones.
+/// Without geo tokens (the usual case) the options share the rule's map as it is.
 pub(crate) fn add_response_tokens(
     options: &mut [OfferOption],
-    artifact: &CompiledArtifact,
-    meta: &Map<String, Value>,
-    request_tokens: &ResponseTokens,
+    rule_tokens: &ResponseTokens,
+    geo_tokens: &Map<String, Value>,
 ) {
-    let mut tokens = Map::new();
-    for key in META_TOKENS {
-        if let Some(value) = meta
-            .get(key)
-            .filter(|_| artifact.response_tokens.contains(key))
-        {
-            tokens.insert(key.into(), value.clone());
-        }
-    }
-    tokens.extend(request_tokens.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let tokens = if geo_tokens.is_empty() {
+        rule_tokens.clone()
+    } else {
+        let mut tokens = Map::clone(rule_tokens);
+        tokens.extend(geo_tokens.iter().map(|(k, v)| (k.clone(), v.clone())));
+        ResponseTokens::new(tokens)
+    };
     for option in options {
         option.response_tokens = Some(tokens.clone());
     }

@@ -157,7 +157,9 @@ pub enum ScreenOrientationType {
 }
 
 /// Response tokens of an option: `activity.id`, `geo.city`, ... to any JSON value.
-pub type ResponseTokens = Map<String, Value>;
+/// Shared, not copied: a rule's options and the result's `response_tokens` list hold the
+/// same map.
+pub type ResponseTokens = std::sync::Arc<Map<String, Value>>;
 
 #[cfg(test)]
 mod tests {
