@@ -12,6 +12,7 @@ use actix::Addr;
 use arc_swap::ArcSwapOption;
 
 mod attributes;
+pub mod cookies;
 mod validate;
 
 use crate::warn_every::WarnEvery;

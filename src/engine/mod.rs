@@ -13,7 +13,6 @@ pub mod allocation;
 pub mod artifact;
 pub mod compiled;
 mod context;
-pub mod cookies;
 mod decide;
 pub mod dependency;
 mod json_logic;

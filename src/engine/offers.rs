@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 
 use super::IdGenerator;
 use super::compiled::CompiledArtifact;
-use super::cookies::{self, Cookie};
 use super::dependency::RemoteDependency;
+use crate::client::cookies::{self, Cookie};
 use crate::model::*;
 
 /// Geo value meaning "look up the caller's own address" (no forwarded IP).

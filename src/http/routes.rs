@@ -12,8 +12,8 @@ use serde_json::json;
 use super::delivery;
 use super::error::{ApiError, DELIVERY_API_PATH};
 use super::openapi::{self, Verb};
+use crate::client::cookies::Cookie;
 use crate::client::{SendNotificationsOptions, TargetClient};
-use crate::engine::cookies::Cookie;
 use crate::engine::offers::{GetOffersOptions, ResponseMeta, ResultNaming, TargetDeliveryResponse};
 use crate::model::{CustomerId, DecisioningMethod, DeliveryRequest};
 
