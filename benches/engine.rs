@@ -7,7 +7,9 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use offerd::engine::offers::{self, ClientSettings, GetOffersOptions};
+use offerd::client::GetOffersOptions;
+use offerd::client::prepare::{self, ClientSettings};
+use offerd::client::response;
 use offerd::engine::{
     Artifact, ArtifactFormat, ArtifactProvenance, CompiledArtifact, DecisionInput, RandomIds,
     decide,
@@ -39,7 +41,7 @@ fn get_offers(artifact: &CompiledArtifact, client: &str, options: &GetOffersOpti
         property_token: None,
         location_hint: None,
     };
-    let prepared = offers::prepare(options.clone(), settings, NOW_MS, &ids);
+    let prepared = prepare::prepare(options.clone(), settings, NOW_MS, &ids);
     let input = DecisionInput {
         request: &prepared.request,
         client,
@@ -49,7 +51,7 @@ fn get_offers(artifact: &CompiledArtifact, client: &str, options: &GetOffersOpti
     };
     let decision = decide(artifact, &input);
     let notifications = decision.notifications.len();
-    let response = offers::target_delivery_response(
+    let response = response::target_delivery_response(
         &prepared,
         decision.response,
         DecisioningMethod::OnDevice,

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
 use offerd::actors::batcher::queue::Queue;
-use offerd::engine::offers::{self, ClientSettings, GetOffersOptions};
+use offerd::client::GetOffersOptions;
+use offerd::client::prepare::{self, ClientSettings};
 use offerd::engine::{
     Artifact, ArtifactFormat, ArtifactProvenance, CompiledArtifact, DecisionInput, RandomIds,
     decide,
@@ -87,7 +88,7 @@ fn owed_by_one_call(artifact: &CompiledArtifact, options: &GetOffersOptions) -> 
         property_token: None,
         location_hint: None,
     };
-    let prepared = offers::prepare(options.clone(), settings, NOW_MS, &ids);
+    let prepared = prepare::prepare(options.clone(), settings, NOW_MS, &ids);
     let input = DecisionInput {
         request: &prepared.request,
         client: "demo",

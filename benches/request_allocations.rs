@@ -10,7 +10,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use offerd::engine::offers::{self, ClientSettings, GetOffersOptions};
+use offerd::client::GetOffersOptions;
+use offerd::client::prepare::{self, ClientSettings};
+use offerd::client::response;
 use offerd::engine::{
     Artifact, ArtifactFormat, ArtifactProvenance, CompiledArtifact, DecisionInput, RandomIds,
     decide,
@@ -60,7 +62,7 @@ fn one_request(artifact: &CompiledArtifact, client: &str, body: &[u8]) -> usize 
         property_token: None,
         location_hint: None,
     };
-    let prepared = offers::prepare(options, settings, NOW_MS, &ids);
+    let prepared = prepare::prepare(options, settings, NOW_MS, &ids);
     let input = DecisionInput {
         request: &prepared.request,
         client,
@@ -69,7 +71,7 @@ fn one_request(artifact: &CompiledArtifact, client: &str, body: &[u8]) -> usize 
         ids: &ids,
     };
     let decision = decide(artifact, &input);
-    let response = offers::target_delivery_response(
+    let response = response::target_delivery_response(
         &prepared,
         decision.response,
         DecisioningMethod::OnDevice,

@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use offerd::engine::offers::{self, ClientSettings, GetOffersOptions};
+use offerd::client::GetOffersOptions;
+use offerd::client::prepare::{self, ClientSettings};
+use offerd::client::response;
 use offerd::engine::{
     Artifact, ArtifactProvenance, CompiledArtifact, DecisionInput, RandomIds, decide,
 };
@@ -108,7 +110,7 @@ fn decide_all(artifacts: &[CompiledArtifact], options: GetOffersOptions, now_ms:
         property_token: None,
         location_hint: Some("35"),
     };
-    let prepared = offers::prepare(options, settings, now_ms, &RandomIds);
+    let prepared = prepare::prepare(options, settings, now_ms, &RandomIds);
     for artifact in artifacts {
         let input = DecisionInput {
             request: &prepared.request,
@@ -118,7 +120,7 @@ fn decide_all(artifacts: &[CompiledArtifact], options: GetOffersOptions, now_ms:
             ids: &RandomIds,
         };
         let decision = decide(artifact, &input);
-        let response = offers::target_delivery_response(
+        let response = response::target_delivery_response(
             &prepared,
             decision.response,
             DecisioningMethod::OnDevice,

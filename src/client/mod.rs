@@ -13,11 +13,17 @@ use arc_swap::ArcSwapOption;
 
 mod attributes;
 pub mod cookies;
+pub mod options;
+pub mod prepare;
+pub mod response;
 mod validate;
 
 use crate::warn_every::WarnEvery;
 pub use attributes::Attributes;
 use attributes::{add_mboxes, attributes_of};
+pub use options::{GetOffersOptions, ResultNaming, SendNotificationsOptions};
+use prepare::{ClientSettings, PreparedRequest};
+pub use response::{ResponseMeta, TargetDeliveryResponse};
 pub(crate) use validate::validate_notifications;
 use validate::validate_request;
 
@@ -27,9 +33,6 @@ use crate::actors::supervisor::{
     BatcherSlot, Resources, Shutdown, ShutdownReport, Started, Supervisor,
 };
 use crate::config::Config;
-use crate::engine::offers::{
-    self, ClientSettings, GetOffersOptions, PreparedRequest, TargetDeliveryResponse,
-};
 use crate::engine::{RandomIds, remote_dependency, telemetry};
 use crate::metrics::Metrics;
 use crate::model::*;
@@ -63,10 +66,6 @@ pub enum ClientError {
     #[error("internal error: {0}")]
     Internal(String),
 }
-
-/// The options of `send_notifications`: the same as get_offers' (as in the SDKs), with
-/// `request.notifications` holding the notifications; `decisioning_method` is ignored.
-pub type SendNotificationsOptions = GetOffersOptions;
 
 /// A handle to a running offerd; cheap to clone.
 #[derive(Clone)]
@@ -248,7 +247,7 @@ impl TargetClient {
             property_token: target.property_token.as_deref().filter(|t| !t.is_empty()),
             location_hint: hint.as_deref().map(String::as_str),
         };
-        offers::prepare(options, settings, now, &RandomIds)
+        prepare::prepare(options, settings, now, &RandomIds)
     }
 
     async fn decide_on_device(
@@ -297,7 +296,7 @@ impl TargetClient {
             // decision still answers; a refusal is counted and logged.
             let _ = self.owe(&prepared, &decision.notifications, now).await;
         }
-        Ok(offers::target_delivery_response(
+        Ok(response::target_delivery_response(
             &prepared,
             decision.response,
             DecisioningMethod::OnDevice,
@@ -342,7 +341,7 @@ impl TargetClient {
             started,
             now,
         );
-        let result = offers::target_delivery_response(
+        let result = response::target_delivery_response(
             &prepared,
             response,
             DecisioningMethod::ServerSide,
@@ -360,7 +359,7 @@ impl TargetClient {
     /// Looks geo up when the artifact targets geo and the request has only an IP; a
     /// failed lookup decides without geo (counted), it never fails the call.
     async fn resolve_geo(&self, artifact: &LoadedArtifact, request: &mut DeliveryRequest) {
-        let Some(ip) = offers::geo_lookup_address(&artifact.compiled, request) else {
+        let Some(ip) = prepare::geo_lookup_address(&artifact.compiled, request) else {
             return;
         };
         if self.inner.config.upstream.offline {
@@ -373,7 +372,7 @@ impl TargetClient {
             return;
         }
         match self.inner.geo.lookup(ip.as_deref()).await {
-            Ok(geo) => offers::apply_geo(request, geo),
+            Ok(geo) => prepare::apply_geo(request, geo),
             Err(err) => tracing::debug!(error = %err, "geo lookup failed; deciding without geo"),
         }
     }
