@@ -161,3 +161,120 @@ pub fn apply_geo(request: &mut DeliveryRequest, found: Geo) {
     geo.city = found.city.or(geo.city.take());
     geo.zip = found.zip.or(geo.zip.take());
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::engine::{Artifact, ArtifactProvenance};
+
+    const NOW_MS: i64 = 1_600_000_000_000;
+
+    /// Ids in order, so that what was made up can be named.
+    struct Counter(AtomicU64);
+
+    impl IdGenerator for Counter {
+        fn next_id(&self) -> String {
+            format!("id{}", self.0.fetch_add(1, Ordering::Relaxed))
+        }
+    }
+
+    fn prepared(body: serde_json::Value, settings: ClientSettings<'_>) -> PreparedRequest {
+        let options = serde_json::from_value(body).expect("test options deserialize");
+        prepare(options, settings, NOW_MS, &Counter(AtomicU64::new(0)))
+    }
+
+    const BARE: ClientSettings<'static> = ClientSettings {
+        client: "demo",
+        property_token: None,
+        location_hint: None,
+    };
+
+    #[test]
+    fn the_cookie_gives_the_session_the_visitor_and_the_cluster() {
+        let cookie = cookies::target_cookie("s1", Some("t1.28_0"), NOW_MS);
+        let settings = ClientSettings {
+            property_token: Some("p"),
+            location_hint: Some("35"),
+            ..BARE
+        };
+        let p = prepared(
+            json!({"request": {}, "target_cookie": cookie.value, "session_id": "ignored"}),
+            settings,
+        );
+        assert_eq!(p.session_id, "s1");
+        assert_eq!(p.cluster.as_deref(), Some("28"));
+        let id = p.request.id.as_ref().expect("a visitor id");
+        assert_eq!(id.tnt_id.as_deref(), Some("t1.28_0"));
+        let token = p.request.property.and_then(|p| p.token);
+        assert_eq!(token.as_deref(), Some("p"));
+        assert_eq!(p.request.request_id.as_deref(), Some("id0"));
+        let channel = p.request.context.and_then(|c| c.channel);
+        assert_eq!(channel, Some(ChannelType::Web));
+    }
+
+    #[test]
+    fn a_visitor_without_ids_gets_a_tnt_id_on_the_hinted_cluster() {
+        let settings = ClientSettings {
+            location_hint: Some("35"),
+            ..BARE
+        };
+        let p = prepared(json!({"request": {}}), settings);
+        // Session first, then the request id, then the visitor.
+        assert_eq!(p.session_id, "id0");
+        assert_eq!(p.cluster.as_deref(), Some("35"));
+        let tnt_id = p.request.id.and_then(|id| id.tnt_id);
+        assert_eq!(tnt_id.as_deref(), Some("id2.35_0"));
+    }
+
+    #[test]
+    fn an_authenticated_customer_id_is_a_visitor_id() {
+        let body = json!({"request": {}, "customer_ids": [
+            {"id": "c1", "integrationCode": "crm", "authenticatedState": "authenticated"}
+        ]});
+        let id = prepared(body, BARE).request.id.expect("a visitor id");
+        assert_eq!(id.tnt_id, None);
+        assert_eq!(id.customer_ids.map(|c| c.len()), Some(1));
+    }
+
+    #[test]
+    fn geo_is_looked_up_only_for_an_address_without_a_location() {
+        let bytes = include_bytes!("../../examples/demo-artifact.json");
+        let artifact = Artifact::from_json(bytes).expect("the demo artifact loads");
+        let artifact = CompiledArtifact::compile(artifact, ArtifactProvenance::default())
+            .expect("the demo artifact compiles");
+        assert!(artifact.artifact.geo_targeting_enabled);
+        let cases = [
+            (json!({"ipAddress": " 10.0.0.1"}), Some(Some("10.0.0.1"))),
+            (json!({"ipAddress": UNKNOWN_IP_ADDRESS}), Some(None)),
+            (json!({"ipAddress": "not an address"}), None),
+            (json!({"ipAddress": "10.0.0.1", "city": "Basel"}), None),
+            (json!({}), None),
+        ];
+        for (geo, expected) in cases {
+            let p = prepared(json!({"request": {"context": {"geo": geo}}}), BARE);
+            let found = geo_lookup_address(&artifact, &p.request);
+            assert_eq!(found.as_ref().map(Option::as_deref), expected, "{geo}");
+        }
+    }
+
+    #[test]
+    fn a_found_location_fills_what_the_request_lacks() {
+        let mut request: DeliveryRequest =
+            serde_json::from_value(json!({"context": {"geo": {"city": "Basel", "zip": "4001"}}}))
+                .expect("the test request deserializes");
+        let found = Geo {
+            city: Some("Zurich".into()),
+            country_code: Some("CH".into()),
+            ..Default::default()
+        };
+        apply_geo(&mut request, found);
+        let geo = request.context.and_then(|c| c.geo).expect("a geo");
+        assert_eq!(geo.city.as_deref(), Some("Zurich"));
+        assert_eq!(geo.country_code.as_deref(), Some("CH"));
+        assert_eq!(geo.zip.as_deref(), Some("4001"));
+    }
+}

@@ -142,3 +142,81 @@ impl<'r> ResponseParts<'r> {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const NOW_MS: i64 = 1_600_000_000_000;
+
+    fn wrap(response: serde_json::Value, cluster: Option<&str>) -> TargetDeliveryResponse {
+        let prepared = PreparedRequest {
+            request: DeliveryRequest::default(),
+            session_id: "s1".into(),
+            cluster: cluster.map(str::to_string),
+        };
+        let response = serde_json::from_value(response).expect("the test response deserializes");
+        target_delivery_response(
+            &prepared,
+            response,
+            DecisioningMethod::OnDevice,
+            RemoteDependency::default(),
+            NOW_MS,
+        )
+    }
+
+    fn option(token: &str) -> serde_json::Value {
+        json!({"options": [{"responseTokens": {"t": token}}], "analytics": {"payload": {"p": token}}})
+    }
+
+    #[test]
+    fn parts_are_gathered_in_the_sdks_order() {
+        let mut prefetch_mbox = option("prefetch mbox");
+        prefetch_mbox["name"] = json!("b");
+        let mut execute_mbox = option("execute mbox");
+        execute_mbox["name"] = json!("a");
+        let answer = wrap(
+            json!({
+                "prefetch": {"mboxes": [prefetch_mbox], "views": [option("view")],
+                             "pageLoad": option("prefetch page")},
+                "execute": {"mboxes": [execute_mbox], "pageLoad": option("execute page")}
+            }),
+            None,
+        );
+        let tokens: Vec<_> = answer
+            .response_tokens
+            .iter()
+            .flatten()
+            .map(|t| t["t"].clone())
+            .collect();
+        let order = [
+            "execute page",
+            "execute mbox",
+            "prefetch page",
+            "view",
+            "prefetch mbox",
+        ];
+        assert_eq!(tokens, order.map(serde_json::Value::from));
+        assert_eq!(answer.analytics_details.map(|a| a.len()), Some(5));
+        assert_eq!(answer.trace, None);
+    }
+
+    #[test]
+    fn nothing_decided_leaves_the_lists_out() {
+        let answer = wrap(json!({"execute": {"mboxes": [{"name": "a"}]}}), None);
+        assert_eq!(answer.response_tokens, None);
+        assert!(answer.analytics_details.is_none());
+        assert_eq!(answer.target_location_hint_cookie, None);
+        assert!(answer.target_cookie.value.starts_with("session#s1#"));
+    }
+
+    #[test]
+    fn the_cluster_comes_from_the_request_else_from_the_edge_host() {
+        let edge = json!({"edgeHost": "mboxedge31.tt.omtrdc.net"});
+        let hint = |a: TargetDeliveryResponse| a.target_location_hint_cookie.map(|c| c.value);
+        assert_eq!(hint(wrap(edge.clone(), None)).as_deref(), Some("31"));
+        assert_eq!(hint(wrap(edge, Some("28"))).as_deref(), Some("28"));
+    }
+}
