@@ -1,5 +1,6 @@
 //! Engine throughput: the pure get_offers path (prepare the request, decide, build the
-//! SDK response) on the peers' request bodies and on the real customer artifact.
+//! SDK response: `client::on_device::get_offers`, the step the service's DecisionActors
+//! run) on the peers' request bodies and on the real customer artifact.
 //!
 //! Run with `cargo bench --bench engine`; needs `../shared` beside the project.
 
@@ -7,12 +8,10 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use offerd::engine::offers::{self, ClientSettings, GetOffersOptions};
-use offerd::engine::{
-    Artifact, ArtifactFormat, ArtifactProvenance, CompiledArtifact, DecisionInput, RandomIds,
-    decide,
-};
-use offerd::model::DecisioningMethod;
+use offerd::client::GetOffersOptions;
+use offerd::client::on_device;
+use offerd::client::prepare::ClientSettings;
+use offerd::engine::{Artifact, ArtifactFormat, ArtifactProvenance, CompiledArtifact, RandomIds};
 
 /// The service's allocator, so the figures are the service's.
 #[cfg(feature = "mimalloc")]
@@ -33,30 +32,13 @@ fn artifact(bytes: &[u8], format: ArtifactFormat, org: &str) -> CompiledArtifact
 }
 
 fn get_offers(artifact: &CompiledArtifact, client: &str, options: &GetOffersOptions) -> usize {
-    let ids = RandomIds;
     let settings = ClientSettings {
         client,
         property_token: None,
         location_hint: None,
     };
-    let prepared = offers::prepare(options.clone(), settings, NOW_MS, &ids);
-    let input = DecisionInput {
-        request: &prepared.request,
-        client,
-        session_id: Some(&prepared.session_id),
-        now_ms: NOW_MS,
-        ids: &ids,
-    };
-    let decision = decide(artifact, &input);
-    let notifications = decision.notifications.len();
-    let response = offers::target_delivery_response(
-        &prepared,
-        decision.response,
-        DecisioningMethod::OnDevice,
-        decision.remote,
-        NOW_MS,
-    );
-    notifications + response.response_tokens.map_or(0, |t| t.len())
+    let answer = on_device::get_offers(artifact, options.clone(), settings, NOW_MS, &RandomIds);
+    answer.notifications.len() + answer.response.response_tokens.map_or(0, |t| t.len())
 }
 
 fn bench_request(

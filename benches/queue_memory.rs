@@ -11,11 +11,10 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
 use offerd::actors::batcher::queue::Queue;
-use offerd::engine::offers::{self, ClientSettings, GetOffersOptions};
-use offerd::engine::{
-    Artifact, ArtifactFormat, ArtifactProvenance, CompiledArtifact, DecisionInput, RandomIds,
-    decide,
-};
+use offerd::client::GetOffersOptions;
+use offerd::client::on_device;
+use offerd::client::prepare::ClientSettings;
+use offerd::engine::{Artifact, ArtifactFormat, ArtifactProvenance, CompiledArtifact, RandomIds};
 use offerd::owed::Owed;
 
 /// Live heap bytes.
@@ -79,27 +78,19 @@ fn main() {
     );
 }
 
-/// What one call owes: the engine's notifications for `options`, compacted.
+/// What one call owes: the notifications of `client::on_device::get_offers`, compacted.
 fn owed_by_one_call(artifact: &CompiledArtifact, options: &GetOffersOptions) -> Owed {
-    let ids = RandomIds;
     let settings = ClientSettings {
         client: "demo",
         property_token: None,
         location_hint: None,
     };
-    let prepared = offers::prepare(options.clone(), settings, NOW_MS, &ids);
-    let input = DecisionInput {
-        request: &prepared.request,
-        client: "demo",
-        session_id: Some(&prepared.session_id),
-        now_ms: NOW_MS,
-        ids: &ids,
-    };
-    let decision = decide(artifact, &input);
-    assert_eq!(decision.notifications.len(), 1, "the demo execute owes one");
+    let answer = on_device::get_offers(artifact, options.clone(), settings, NOW_MS, &RandomIds);
+    assert_eq!(answer.notifications.len(), 1, "the demo execute owes one");
+    let prepared = &answer.prepared;
     Owed::new(
         &prepared.request,
-        &decision.notifications,
+        &answer.notifications,
         &prepared.session_id,
         prepared.cluster.as_deref(),
         NOW_MS,

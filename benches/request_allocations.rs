@@ -1,5 +1,6 @@
 //! Heap allocations per request on the get_offers path as the HTTP handler runs it: parse
-//! the body, prepare, decide, build the SDK response, serialize it. Counted by a global
+//! the body, prepare, decide, build the SDK response (`client::on_device::get_offers`),
+//! serialize it. Counted by a global
 //! allocator that tallies calls and bytes; the figures do not depend on the allocator
 //! offerd runs with.
 //!
@@ -10,12 +11,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use offerd::engine::offers::{self, ClientSettings, GetOffersOptions};
-use offerd::engine::{
-    Artifact, ArtifactFormat, ArtifactProvenance, CompiledArtifact, DecisionInput, RandomIds,
-    decide,
-};
-use offerd::model::DecisioningMethod;
+use offerd::client::GetOffersOptions;
+use offerd::client::on_device;
+use offerd::client::prepare::ClientSettings;
+use offerd::engine::{Artifact, ArtifactFormat, ArtifactProvenance, CompiledArtifact, RandomIds};
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 static BYTES: AtomicUsize = AtomicUsize::new(0);
@@ -54,29 +53,15 @@ const ROUNDS: usize = 10_000;
 /// One request, as `POST /v1/offers` handles it; returns the answer's length.
 fn one_request(artifact: &CompiledArtifact, client: &str, body: &[u8]) -> usize {
     let options: GetOffersOptions = serde_json::from_slice(body).expect("body parses");
-    let ids = RandomIds;
     let settings = ClientSettings {
         client,
         property_token: None,
         location_hint: None,
     };
-    let prepared = offers::prepare(options, settings, NOW_MS, &ids);
-    let input = DecisionInput {
-        request: &prepared.request,
-        client,
-        session_id: Some(&prepared.session_id),
-        now_ms: NOW_MS,
-        ids: &ids,
-    };
-    let decision = decide(artifact, &input);
-    let response = offers::target_delivery_response(
-        &prepared,
-        decision.response,
-        DecisioningMethod::OnDevice,
-        decision.remote,
-        NOW_MS,
-    );
-    serde_json::to_vec(&response).expect("serializes").len()
+    let answer = on_device::get_offers(artifact, options, settings, NOW_MS, &RandomIds);
+    serde_json::to_vec(&answer.response)
+        .expect("serializes")
+        .len()
 }
 
 fn main() {

@@ -27,7 +27,8 @@
 //! - [`model`]: the Delivery API types (camelCase on the wire, unknown fields kept).
 //! - [`actors`]: Supervisor, ArtifactRefresher, DecisionActors, Batcher, SpoolWriter.
 //! - [`owed`], [`spool`]: owed notifications as bytes, and the durable spool.
-//! - [`client`]: `TargetClient`, what the Target SDKs offer.
+//! - [`client`]: `TargetClient`, what the Target SDKs offer, and the SDK's get_offers
+//!   contract around a decision (options, cookies, request completion, the answer), pure.
 //! - [`http`]: the actix-web adapter over the client; its route table is the OpenAPI
 //!   document (`http/openapi.rs`, served at `/openapi.json`).
 //! - [`upstream`]: Delivery API, artifact and geo clients.

@@ -4,11 +4,10 @@
 
 use std::path::Path;
 
-use offerd::engine::offers::{self, ClientSettings, GetOffersOptions};
-use offerd::engine::{
-    Artifact, ArtifactProvenance, CompiledArtifact, DecisionInput, RandomIds, decide,
-};
-use offerd::model::DecisioningMethod;
+use offerd::client::GetOffersOptions;
+use offerd::client::on_device;
+use offerd::client::prepare::ClientSettings;
+use offerd::engine::{Artifact, ArtifactProvenance, CompiledArtifact, RandomIds};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
@@ -108,24 +107,9 @@ fn decide_all(artifacts: &[CompiledArtifact], options: GetOffersOptions, now_ms:
         property_token: None,
         location_hint: Some("35"),
     };
-    let prepared = offers::prepare(options, settings, now_ms, &RandomIds);
     for artifact in artifacts {
-        let input = DecisionInput {
-            request: &prepared.request,
-            client: "c",
-            session_id: Some(&prepared.session_id),
-            now_ms,
-            ids: &RandomIds,
-        };
-        let decision = decide(artifact, &input);
-        let response = offers::target_delivery_response(
-            &prepared,
-            decision.response,
-            DecisioningMethod::OnDevice,
-            decision.remote,
-            now_ms,
-        );
-        serde_json::to_string(&response).expect("a response always serializes");
+        let answer = on_device::get_offers(artifact, options.clone(), settings, now_ms, &RandomIds);
+        serde_json::to_string(&answer.response).expect("a response always serializes");
     }
 }
 

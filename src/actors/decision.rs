@@ -1,5 +1,6 @@
 //! DecisionActors: one on each HTTP worker's own arbiter, started there on its first
-//! decision, which run the pure engine. A decision is then a message to an actor on the
+//! decision, which run the pure on-device get_offers step ([`on_device::decide`]: the
+//! engine's decision and the SDK's answer). A decision is then a message to an actor on the
 //! same thread: no thread hop, no wake-up of another core. (A `SyncArbiter` pool, the
 //! first design, cost two cross-thread wake-ups per decision. Side by side, the pool,
 //! these actors and a plain inline call were measured; the actors answered 11-54 % more
@@ -21,25 +22,19 @@ use std::sync::Arc;
 use actix::prelude::*;
 use tokio::sync::Semaphore;
 
-use crate::engine::{Decision, DecisionInput, RandomIds, decide};
-use crate::model::DeliveryRequest;
+use crate::client::on_device::{self, OnDevice};
+use crate::client::prepare::PreparedRequest;
+use crate::engine::RandomIds;
 use crate::store::LoadedArtifact;
 
-/// Decide one prepared request against `artifact`.
+/// Decide one prepared request against `artifact`, on-device.
 #[derive(Message)]
-#[rtype(result = "Decided")]
+#[rtype(result = "OnDevice")]
 pub struct Decide {
     pub artifact: Arc<LoadedArtifact>,
-    pub request: DeliveryRequest,
+    pub prepared: PreparedRequest,
     pub client: Arc<str>,
-    pub session_id: String,
     pub now_ms: i64,
-}
-
-/// The request, handed back, and its decision.
-pub struct Decided {
-    pub request: DeliveryRequest,
-    pub decision: Decision,
 }
 
 /// The decision actor of one HTTP worker.
@@ -57,19 +52,14 @@ impl Handler<Decide> for DecisionActor {
     }
 }
 
-fn run(msg: Decide) -> Decided {
-    let input = DecisionInput {
-        request: &msg.request,
-        client: &msg.client,
-        session_id: Some(&msg.session_id),
-        now_ms: msg.now_ms,
-        ids: &RandomIds,
-    };
-    let decision = decide(&msg.artifact.compiled, &input);
-    Decided {
-        request: msg.request,
-        decision,
-    }
+fn run(msg: Decide) -> OnDevice {
+    on_device::decide(
+        &msg.artifact.compiled,
+        msg.prepared,
+        &msg.client,
+        msg.now_ms,
+        &RandomIds,
+    )
 }
 
 thread_local! {
@@ -120,7 +110,7 @@ impl Decisions {
     }
 
     /// Decides on this worker's actor, or fails at once when the gate is full.
-    pub async fn decide(&self, msg: Decide) -> Result<Decided, DecideError> {
+    pub async fn decide(&self, msg: Decide) -> Result<OnDevice, DecideError> {
         let _permit = self
             .permits
             .clone()
@@ -173,15 +163,18 @@ mod tests {
         .unwrap();
         Decide {
             artifact,
-            request,
+            prepared: PreparedRequest {
+                request,
+                session_id: "s".into(),
+                cluster: None,
+            },
             client: Arc::from("demo"),
-            session_id: "s".into(),
             now_ms: 0,
         }
     }
 
-    fn hero_banner(decided: &Decided) -> Option<&str> {
-        let execute = decided.decision.response.execute.as_ref()?;
+    fn hero_banner(decided: &OnDevice) -> Option<&str> {
+        let execute = decided.response.response.execute.as_ref()?;
         execute.mboxes.as_ref()?.first()?.name.as_deref()
     }
 
@@ -190,7 +183,7 @@ mod tests {
         let decisions = Decisions::new(4);
         let decided = decisions.decide(decide_msg(demo())).await.unwrap();
         assert_eq!(hero_banner(&decided), Some("hero-banner"));
-        assert_eq!(decided.decision.notifications.len(), 1);
+        assert_eq!(decided.notifications.len(), 1);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::engine::offers::TargetDeliveryResponse;
+use super::TargetDeliveryResponse;
 use crate::model::{DeliveryRequest, DeliveryResponse, MboxRequest, OptionType};
 
 /// Feature-flag attributes by mbox name, and the response they came from.

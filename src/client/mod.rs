@@ -4,6 +4,15 @@
 //!
 //! `create` must run inside an actix `System` (e.g. under `#[actix_rt::main]`): it
 //! starts the Supervisor, the decision gate, the refresher and the batcher.
+//!
+//! get_offers reads top to bottom in [`TargetClient`]: `prepare` the request
+//! ([`prepare`], pure), `route` it (on-device or at the edge), then either `decide_on_device` —
+//! `resolve_geo`, `decide_on_worker` (a DecisionActor runs [`on_device::decide`], pure:
+//! the decision and the SDK's answer, [`response`]), `record_telemetry`, `owe` the
+//! notifications — or `decide_server_side`: Target's edge decides, `record_telemetry`,
+//! the same answer, and the edge cluster learned. The SDK's contract lives in the
+//! modules below ([`options`], [`cookies`], [`prepare`], [`response`],
+//! [`on_device`]); this file holds what needs I/O or the service's state.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -12,11 +21,22 @@ use actix::Addr;
 use arc_swap::ArcSwapOption;
 
 mod attributes;
+pub mod cookies;
+pub mod on_device;
+pub mod options;
+pub mod prepare;
+pub mod response;
+mod route;
 mod validate;
 
 use crate::warn_every::WarnEvery;
 pub use attributes::Attributes;
 use attributes::{add_mboxes, attributes_of};
+use on_device::OnDevice;
+pub use options::{GetOffersOptions, ResultNaming, SendNotificationsOptions};
+use prepare::{ClientSettings, PreparedRequest};
+pub use response::{ResponseMeta, TargetDeliveryResponse};
+use route::{Route, route};
 pub(crate) use validate::validate_notifications;
 use validate::validate_request;
 
@@ -26,9 +46,6 @@ use crate::actors::supervisor::{
     BatcherSlot, Resources, Shutdown, ShutdownReport, Started, Supervisor,
 };
 use crate::config::Config;
-use crate::engine::offers::{
-    self, ClientSettings, GetOffersOptions, PreparedRequest, TargetDeliveryResponse,
-};
 use crate::engine::{RandomIds, remote_dependency, telemetry};
 use crate::metrics::Metrics;
 use crate::model::*;
@@ -62,10 +79,6 @@ pub enum ClientError {
     #[error("internal error: {0}")]
     Internal(String),
 }
-
-/// The options of `send_notifications`: the same as get_offers' (as in the SDKs), with
-/// `request.notifications` holding the notifications; `decisioning_method` is ignored.
-pub type SendNotificationsOptions = GetOffersOptions;
 
 /// A handle to a running offerd; cheap to clone.
 #[derive(Clone)]
@@ -206,26 +219,12 @@ impl TargetClient {
             .unwrap_or(self.inner.config.target.decisioning_method);
         let now = now_ms();
         let prepared = self.prepare(options, now);
-        let artifact = self.inner.store.current();
-        let local = match (method, artifact) {
-            (DecisioningMethod::ServerSide, artifact) => Err(artifact),
-            (DecisioningMethod::OnDevice, None) => return Err(ClientError::NotReady),
-            (DecisioningMethod::OnDevice, Some(a)) => Ok(a),
-            (DecisioningMethod::Hybrid, None) => Err(None),
-            (DecisioningMethod::Hybrid, Some(a)) => {
-                if remote_dependency(&a.compiled, &prepared.request).remote_needed() {
-                    Err(Some(a))
-                } else {
-                    Ok(a)
-                }
-            }
-        };
-        let result = match local {
-            Ok(artifact) => {
+        let result = match route(method, self.inner.store.current(), &prepared)? {
+            Route::OnDevice(artifact) => {
                 self.decide_on_device(prepared, artifact, now, started)
                     .await
             }
-            Err(artifact) => self.decide_server_side(prepared, artifact, started).await,
+            Route::Edge(artifact) => self.decide_server_side(prepared, artifact, started).await,
         };
         if let Ok(response) = &result {
             let label = response.meta.decisioning_method.as_str();
@@ -247,9 +246,11 @@ impl TargetClient {
             property_token: target.property_token.as_deref().filter(|t| !t.is_empty()),
             location_hint: hint.as_deref().map(String::as_str),
         };
-        offers::prepare(options, settings, now, &RandomIds)
+        prepare::prepare(options, settings, now, &RandomIds)
     }
 
+    /// On-device: geo first (the one lookup a decision may need), then the decision on
+    /// this worker's DecisionActor, then its telemetry and the notifications it owes.
     async fn decide_on_device(
         &self,
         mut prepared: PreparedRequest,
@@ -258,11 +259,57 @@ impl TargetClient {
         started: Instant,
     ) -> Result<TargetDeliveryResponse, ClientError> {
         self.resolve_geo(&artifact, &mut prepared.request).await;
+        let decided = self.decide_on_worker(prepared, artifact, now).await?;
+        self.record_telemetry(
+            &decided.prepared.request,
+            DecisioningMethod::OnDevice,
+            ExecutionMode::Local,
+            started,
+            now,
+        );
+        if !decided.notifications.is_empty() {
+            // Spooled before the answer leaves (with a spool): refused or not, the
+            // decision still answers; a refusal is counted and logged.
+            let _ = self
+                .owe(&decided.prepared, &decided.notifications, now)
+                .await;
+        }
+        Ok(decided.response)
+    }
+
+    /// Looks geo up when the artifact targets geo and the request has only an IP; a
+    /// failed lookup decides without geo (counted), it never fails the call.
+    async fn resolve_geo(&self, artifact: &LoadedArtifact, request: &mut DeliveryRequest) {
+        let Some(ip) = prepare::geo_lookup_address(&artifact.compiled, request) else {
+            return;
+        };
+        if self.inner.config.upstream.offline {
+            // The offline demo calls nothing outside; decide without geo.
+            self.inner
+                .metrics
+                .geo_lookups
+                .with_label_values(&["offline"])
+                .inc();
+            return;
+        }
+        match self.inner.geo.lookup(ip.as_deref()).await {
+            Ok(geo) => prepare::apply_geo(request, geo),
+            Err(err) => tracing::debug!(error = %err, "geo lookup failed; deciding without geo"),
+        }
+    }
+
+    /// Runs [`on_device::decide`] on this worker's DecisionActor, behind the admission
+    /// gate: a full gate answers `Overloaded` at once.
+    async fn decide_on_worker(
+        &self,
+        prepared: PreparedRequest,
+        artifact: Arc<LoadedArtifact>,
+        now: i64,
+    ) -> Result<OnDevice, ClientError> {
         let msg = Decide {
             artifact,
-            request: prepared.request,
+            prepared,
             client: self.inner.client.clone(),
-            session_id: prepared.session_id.clone(),
             now_ms: now,
         };
         let decide_started = Instant::now();
@@ -282,29 +329,11 @@ impl TargetClient {
             .metrics
             .decision_latency
             .observe(decide_started.elapsed().as_secs_f64());
-        prepared.request = decided.request;
-        let decision = decided.decision;
-        self.record_telemetry(
-            &prepared.request,
-            DecisioningMethod::OnDevice,
-            ExecutionMode::Local,
-            started,
-            now,
-        );
-        if !decision.notifications.is_empty() {
-            // Spooled before the answer leaves (with a spool): refused or not, the
-            // decision still answers; a refusal is counted and logged.
-            let _ = self.owe(&prepared, &decision.notifications, now).await;
-        }
-        Ok(offers::target_delivery_response(
-            &prepared,
-            decision.response,
-            DecisioningMethod::OnDevice,
-            decision.remote,
-            now,
-        ))
+        Ok(decided)
     }
 
+    /// At Target's edge, with the telemetry waiting to go up; the edge cluster of its
+    /// answer is kept for the next calls.
     async fn decide_server_side(
         &self,
         prepared: PreparedRequest,
@@ -341,7 +370,7 @@ impl TargetClient {
             started,
             now,
         );
-        let result = offers::target_delivery_response(
+        let result = response::target_delivery_response(
             &prepared,
             response,
             DecisioningMethod::ServerSide,
@@ -354,27 +383,6 @@ impl TargetClient {
                 .store(Some(Arc::new(cookie.value.clone())));
         }
         Ok(result)
-    }
-
-    /// Looks geo up when the artifact targets geo and the request has only an IP; a
-    /// failed lookup decides without geo (counted), it never fails the call.
-    async fn resolve_geo(&self, artifact: &LoadedArtifact, request: &mut DeliveryRequest) {
-        let Some(ip) = offers::geo_lookup_address(&artifact.compiled, request) else {
-            return;
-        };
-        if self.inner.config.upstream.offline {
-            // The offline demo calls nothing outside; decide without geo.
-            self.inner
-                .metrics
-                .geo_lookups
-                .with_label_values(&["offline"])
-                .inc();
-            return;
-        }
-        match self.inner.geo.lookup(ip.as_deref()).await {
-            Ok(geo) => offers::apply_geo(request, geo),
-            Err(err) => tracing::debug!(error = %err, "geo lookup failed; deciding without geo"),
-        }
     }
 
     fn record_telemetry(

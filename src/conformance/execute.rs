@@ -8,12 +8,16 @@ use serde_json::Value;
 
 use super::runner::CaseRun;
 use super::suite::Case;
-use crate::engine::offers::{self, ClientSettings, GetOffersOptions};
+use crate::client::GetOffersOptions;
+use crate::client::prepare::{self, ClientSettings};
 use crate::engine::telemetry;
 use crate::engine::{
     Artifact, ArtifactProvenance, CompiledArtifact, DecisionInput, RandomIds, decide,
 };
-use crate::model::{DecisioningMethod, ExecutionMode};
+use crate::model::{
+    DecisioningMethod, DeliveryRequest, ExecutionMode, Notification, Telemetry, TelemetryEntry,
+};
+use crate::upstream::geo::geo_from_payload;
 
 /// Decides `case` and collects what it returned and what it sent upstream.
 pub fn run_case(case: &Case) -> Result<CaseRun, String> {
@@ -53,11 +57,11 @@ pub fn run_case(case: &Case) -> Result<CaseRun, String> {
         location_hint: None,
     };
     let session_hint = options.session_id.clone();
-    let mut prepared = offers::prepare(options, settings, now_ms, &ids);
-    if offers::geo_lookup_address(&artifact, &prepared.request).is_some() {
+    let mut prepared = prepare::prepare(options, settings, now_ms, &ids);
+    if prepare::geo_lookup_address(&artifact, &prepared.request).is_some() {
         // No mockGeo means the geo endpoint failed: decide without geo.
         if let Some(payload) = &case.mock_geo {
-            offers::apply_geo(&mut prepared.request, offers::geo_from_payload(payload));
+            prepare::apply_geo(&mut prepared.request, geo_from_payload(payload));
         }
     }
     let input = DecisionInput {
@@ -81,8 +85,7 @@ pub fn run_case(case: &Case) -> Result<CaseRun, String> {
 
     let mut notifications = Vec::new();
     if !decision.notifications.is_empty() || telemetry_enabled {
-        let request =
-            offers::notification_request(&prepared.request, decision.notifications, pending);
+        let request = notification_request(&prepared.request, decision.notifications, pending);
         // The SDKs hand `{request}` to their send-notifications step.
         let request = serde_json::to_value(request).map_err(|e| e.to_string())?;
         notifications.push(serde_json::json!({ "request": request }));
@@ -112,4 +115,27 @@ fn wall_clock_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The notification request a decision owes Target, as the SDKs send it: the visitor,
+/// their context, the display notifications and any telemetry riding along. (The
+/// service sends the same body, spliced from the bytes it spools: `owed::request_body`.)
+fn notification_request(
+    request: &DeliveryRequest,
+    notifications: Vec<Notification>,
+    telemetry: Vec<TelemetryEntry>,
+) -> DeliveryRequest {
+    DeliveryRequest {
+        request_id: None,
+        id: request.id.clone(),
+        context: request.context.clone(),
+        experience_cloud: request.experience_cloud.clone(),
+        property: request.property.clone(),
+        notifications: (!notifications.is_empty()).then_some(notifications),
+        telemetry: (!telemetry.is_empty()).then(|| Telemetry {
+            entries: Some(telemetry),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }

@@ -5,20 +5,20 @@
 //! - [`artifact`] / [`compiled`]: load and compile the rules artifact.
 //! - [`decide`]: the decision (`decide.rs`), with its context, allocation,
 //!   post-processing and trace helpers.
-//! - [`offers`]: the whole get_offers step around a decision: cookies, visitor ids,
-//!   telemetry, and the SDK's `TargetDeliveryResponse`.
+//! - [`telemetry`]: the telemetry entries of a decision and of an artifact download.
+//!
+//! The SDK's get_offers contract around a decision (options, cookies, visitor ids, the
+//! `TargetDeliveryResponse`) is the client layer's: [`crate::client`].
 
 pub mod address;
 pub mod allocation;
 pub mod artifact;
 pub mod compiled;
 mod context;
-pub mod cookies;
 mod decide;
 pub mod dependency;
 mod json_logic;
 pub mod obfuscation;
-pub mod offers;
 mod postprocess;
 pub mod telemetry;
 mod trace;
@@ -54,7 +54,8 @@ impl IdGenerator for RandomIds {
 
 /// Everything one decision reads besides the artifact.
 pub struct DecisionInput<'a> {
-    /// The request, already completed (visitor id, request id, geo) by [`offers`].
+    /// The request, already completed (visitor id, request id, geo) by
+    /// [`crate::client::prepare`].
     pub request: &'a DeliveryRequest,
     /// Target client code.
     pub client: &'a str,

@@ -13,9 +13,10 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::routes::parse;
-use crate::client::{SendNotificationsOptions, TargetClient, validate_notifications};
+use crate::client::{
+    GetOffersOptions, SendNotificationsOptions, TargetClient, validate_notifications,
+};
 use crate::config::TargetConfig;
-use crate::engine::offers::GetOffersOptions;
 use crate::engine::{IdGenerator, RandomIds};
 use crate::model::{DeliveryRequest, DeliveryResponse, VisitorId};
 

@@ -26,9 +26,8 @@ use utoipa::openapi::{
 };
 
 use super::routes::AttributesBody;
-use crate::client::{Attributes, TargetClient};
+use crate::client::{Attributes, GetOffersOptions, TargetClient, TargetDeliveryResponse};
 use crate::config::Config;
-use crate::engine::offers::{GetOffersOptions, TargetDeliveryResponse};
 use crate::model::{DeliveryRequest, DeliveryResponse};
 use operations::{artifact, attributes, delivery, live, metrics};
 use operations::{notifications, offers, openapi, ready};

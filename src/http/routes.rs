@@ -12,9 +12,11 @@ use serde_json::json;
 use super::delivery;
 use super::error::{ApiError, DELIVERY_API_PATH};
 use super::openapi::{self, Verb};
-use crate::client::{SendNotificationsOptions, TargetClient};
-use crate::engine::cookies::Cookie;
-use crate::engine::offers::{GetOffersOptions, ResponseMeta, ResultNaming, TargetDeliveryResponse};
+use crate::client::cookies::Cookie;
+use crate::client::{
+    GetOffersOptions, ResponseMeta, ResultNaming, SendNotificationsOptions, TargetClient,
+    TargetDeliveryResponse,
+};
 use crate::model::{CustomerId, DecisioningMethod, DeliveryRequest};
 
 /// Registers every route; any other method on a known path is a JSON 405 with `Allow`.

@@ -17,7 +17,6 @@ use dashmap::DashMap;
 use super::UpstreamError;
 use super::artifact_source::{read_capped, request_error, status_error};
 use crate::config::GeoConfig;
-use crate::engine::offers::geo_from_payload;
 use crate::metrics::Metrics;
 use crate::model::Geo;
 
@@ -209,6 +208,39 @@ impl GeoClient {
     fn count(&self, result: &str) {
         self.metrics.geo_lookups.with_label_values(&[result]).inc();
     }
+}
+
+/// Reads the geo endpoint's answer: header-named fields (`x-geo-city`, ...).
+pub fn geo_from_payload(payload: &serde_json::Value) -> Geo {
+    let text = |key: &str| match payload.get(key) {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let number = |key: &str| match payload.get(key) {
+        Some(serde_json::Value::Number(n)) => n.as_f64(),
+        Some(serde_json::Value::String(s)) => js_parse_float(s),
+        _ => None,
+    };
+    Geo {
+        latitude: number("x-geo-latitude"),
+        longitude: number("x-geo-longitude"),
+        country_code: text("x-geo-country-code"),
+        state_code: text("x-geo-region-code"),
+        city: text("x-geo-city"),
+        zip: text("x-geo-zip"),
+        ..Default::default()
+    }
+}
+
+/// JavaScript's `parseFloat` for the plain decimal forms the geo endpoint returns.
+fn js_parse_float(s: &str) -> Option<f64> {
+    let s = s.trim_start();
+    let end = s
+        .char_indices()
+        .find(|&(i, c)| !(c.is_ascii_digit() || c == '.' || ((c == '-' || c == '+') && i == 0)))
+        .map_or(s.len(), |(i, _)| i);
+    s[..end].parse::<f64>().ok()
 }
 
 #[cfg(test)]

@@ -6,9 +6,8 @@ use utoipa::openapi::request_body::{RequestBody, RequestBodyBuilder};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::{ContentBuilder, Header, ObjectBuilder, Ref, RefOr, Required, Schema, Type};
 
-use crate::client::Attributes;
+use crate::client::{Attributes, GetOffersOptions, TargetDeliveryResponse};
 use crate::config::Config;
-use crate::engine::offers::{GetOffersOptions, TargetDeliveryResponse};
 use crate::http::routes::AttributesBody;
 use crate::model::{DeliveryRequest, DeliveryResponse};
 
