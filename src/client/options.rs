@@ -10,8 +10,9 @@ use crate::model::*;
 /// Python SDK, camelCase as in the Node SDK (the schema names the snake_case ones).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 pub struct GetOffersOptions {
-    /// The Delivery API request to decide.
-    pub request: DeliveryRequest,
+    /// The Delivery API request to decide. Boxed, as in [`super::PreparedRequest`]: it
+    /// is 3.5 KB, and moving it by value from future to future cost more than its parse.
+    pub request: Box<DeliveryRequest>,
     /// The value of the visitor's `mbox` cookie (session and device ids).
     #[serde(default, alias = "targetCookie")]
     pub target_cookie: Option<String>,

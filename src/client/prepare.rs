@@ -24,7 +24,9 @@ pub struct ClientSettings<'a> {
 /// A request ready to decide, with the session and edge cluster it belongs to.
 #[derive(Debug, Clone)]
 pub struct PreparedRequest {
-    pub request: DeliveryRequest,
+    /// Boxed: the request moves through the decision actor and back, and by value
+    /// (3.5 KB) those moves were 12 % of a one-mbox call's CPU (memmove, perf).
+    pub request: Box<DeliveryRequest>,
     pub session_id: String,
     /// Edge cluster from the device id, else the location hint.
     pub cluster: Option<String>,

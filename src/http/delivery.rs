@@ -98,12 +98,12 @@ async fn decide(
     session_id: String,
 ) -> Result<(DeliveryResponse, Option<crate::model::DecisioningMethod>), ApiError> {
     let options = GetOffersOptions {
-        request,
+        request: Box::new(request),
         session_id: Some(session_id),
         ..Default::default()
     };
     let decided = client.decide(options).await?;
-    Ok((decided.response, Some(decided.meta.decisioning_method)))
+    Ok((*decided.response, Some(decided.meta.decisioning_method)))
 }
 
 /// Queues the request's notifications for `id`'s visitor (the decided one, when the
@@ -120,7 +120,7 @@ async fn notify(
         request.id = id;
     }
     let options = SendNotificationsOptions {
-        request,
+        request: Box::new(request),
         session_id: Some(session_id.to_string()),
         ..Default::default()
     };

@@ -220,7 +220,7 @@ async fn attributes(
         ));
     }
     let options = GetOffersOptions {
-        request: body.request.unwrap_or_default(),
+        request: Box::new(body.request.unwrap_or_default()),
         target_cookie: body.target_cookie,
         target_location_hint: body.target_location_hint,
         session_id: body.session_id,
