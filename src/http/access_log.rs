@@ -105,9 +105,7 @@ pub fn record(line: &AccessLine<'_>) {
         let mut bytes = lock(buffer);
         sink.format.write(line, SystemTime::now(), &mut bytes);
         if bytes.len() >= FLUSH_AT {
-            let chunk = std::mem::take(&mut *bytes);
-            drop(bytes);
-            sink.write(&chunk);
+            sink.write(&mut bytes);
         }
     });
 }
@@ -131,13 +129,14 @@ impl Sink {
         let mut buffers = lock(&self.buffers);
         // A buffer only this list holds belongs to a worker thread that has ended.
         buffers.retain(|buffer| {
-            let chunk = std::mem::take(&mut *lock(buffer));
-            self.write(&chunk);
+            self.write(&mut lock(buffer));
             Arc::strong_count(buffer) > 1
         });
     }
 
-    fn write(&self, chunk: &[u8]) {
+    /// Writes out and empties a buffer, which keeps its capacity: a worker's buffer
+    /// stays one allocation of about [`FLUSH_AT`] bytes.
+    fn write(&self, chunk: &mut Vec<u8>) {
         if chunk.is_empty() {
             return;
         }
@@ -145,6 +144,7 @@ impl Sink {
         // Where the log goes is the last place to report a failure to write it.
         let _ = out.write_all(chunk);
         let _ = out.flush();
+        chunk.clear();
     }
 }
 
