@@ -13,7 +13,7 @@
 
 use std::sync::LazyLock;
 
-use regex::{Regex, RegexSet};
+use regex::Regex;
 
 /// Name reported when no pattern recognises the browser or platform.
 const UNKNOWN: &str = "unknown";
@@ -60,27 +60,6 @@ struct Matcher {
     default_version: Option<&'static str>,
 }
 
-/// An ordered detection table, with its patterns also compiled as one set: a single
-/// pass over the text finds the first entry that matches, where trying the entries
-/// one by one scanned it once per entry that did not (most of them, for most agents).
-struct Table {
-    set: RegexSet,
-    matchers: Vec<Matcher>,
-}
-
-impl Table {
-    fn new(matchers: Vec<Matcher>) -> Self {
-        let set = RegexSet::new(matchers.iter().map(|m| m.regex.as_str()))
-            .expect("built-in user agent patterns must compile as a set");
-        Self { set, matchers }
-    }
-
-    fn first_match(&self, text: &str) -> Option<&Matcher> {
-        let first = self.set.matches(text).iter().next()?;
-        self.matchers.get(first)
-    }
-}
-
 /// Browser name and raw major version as found by one detection table.
 struct Detected {
     name: &'static str,
@@ -105,12 +84,12 @@ fn matcher(
 }
 
 /// Browsers recognised from the `User-Agent` string, in priority order.
-static UA_BROWSERS: LazyLock<Table> = LazyLock::new(|| {
+static UA_BROWSERS: LazyLock<Vec<Matcher>> = LazyLock::new(|| {
     let mobile_safari = format!(r"(?i-u)version/([\w.]+){JS_DOT}+?mobile/\w+{JS_SPACE}(safari)");
     let safari = format!(r"(?i-u)version/([\w.]+){JS_DOT}+?(mobile{JS_SPACE}?safari|safari)");
     let ie_trident =
         format!(r"(?i-u)(trident){JS_DOT}+rv(?::|{JS_SPACE})([\w.]+){JS_DOT}+like{JS_SPACE}gecko");
-    Table::new(vec![
+    vec![
         matcher(
             "Edge",
             r"(?i-u)(edge|edgios|edga|edg)/((\d+)?[\w.]+)",
@@ -128,30 +107,30 @@ static UA_BROWSERS: LazyLock<Table> = LazyLock::new(|| {
             None,
         ),
         matcher("IE", &ie_trident, 2, Some("11")),
-    ])
+    ]
 });
 
 /// Browsers recognised from a `Sec-CH-UA` style brand list, in priority order.
-static HINT_BROWSERS: LazyLock<Table> = LazyLock::new(|| {
-    Table::new(vec![
+static HINT_BROWSERS: LazyLock<Vec<Matcher>> = LazyLock::new(|| {
+    vec![
         matcher("Chrome", r#"(?i-u)Chrome";v="([0-9.]+)""#, 1, None),
         matcher("Edge", r#"(?i-u)Edge";v="([0-9.]+)""#, 1, None),
         matcher("Safari", r#"(?i-u)Safari";v="([0-9.]+)""#, 1, None),
         matcher("Firefox", r#"(?i-u)Firefox";v="([0-9.]+)""#, 1, None),
-    ])
+    ]
 });
 
 /// Operating systems recognised from the `User-Agent` string, in priority
 /// order. These patterns are case-sensitive in the reference too.
-static UA_PLATFORMS: LazyLock<Table> = LazyLock::new(|| {
-    Table::new(vec![
+static UA_PLATFORMS: LazyLock<Vec<Matcher>> = LazyLock::new(|| {
+    vec![
         matcher("iOS", r"(?-u)iPhone|iPad|iPod", 0, None),
         matcher("Android", r"(?-u)Android [0-9.]+;", 0, None),
         matcher("Linux", r"(?-u) Linux ", 0, None),
         matcher("Unix", r"(?-u)FreeBSD|OpenBSD|CrOS", 0, None),
         matcher("Windows", r"(?-u)[( ]Windows ", 0, None),
         matcher("Mac OS", r"(?-u)Macintosh;", 0, None),
-    ])
+    ]
 });
 
 /// Computes the `user` rule context from a user agent and optional client
@@ -198,19 +177,20 @@ pub fn user_context(user_agent: &str, client_hints: Option<&ClientHintsView>) ->
     }
 }
 
-/// Runs an ordered detection table against `text`: the first entry that matches wins.
-fn detect(table: &Table, text: &str) -> Detected {
-    // Only the winning entry is asked for captures: they need capture slots, which
-    // `captures` allocates on every call.
-    if let Some(m) = table.first_match(text) {
+/// Runs an ordered detection table against `text`.
+fn detect(table: &[Matcher], text: &str) -> Detected {
+    // `is_match` first: it needs no capture slots, which `captures` allocates on every
+    // call (it showed in profiles, once per pattern that did not match).
+    for m in table.iter().filter(|m| m.regex.is_match(text)) {
         // Group 0 is the whole match; tables without versions use it as "none".
         let captured = match m.version_group {
             0 => None,
-            group => m
-                .regex
-                .captures(text)
-                .and_then(|caps| caps.get(group))
-                .map(|c| c.as_str()),
+            group => {
+                let Some(caps) = m.regex.captures(text) else {
+                    continue;
+                };
+                caps.get(group).map(|c| c.as_str())
+            }
         };
         let raw = captured
             .or(m.default_version)
