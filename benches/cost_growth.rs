@@ -8,9 +8,10 @@
 //! the heap bytes the compiled artifact holds, counted by a global allocator (around the
 //! service's mimalloc) while it is parsed and compiled; one line each on stdout.
 //!
-//! `cargo bench --bench cost_growth` (loadtest/cost-growth.sh prints the table);
-//! `COST_GROWTH_WRITE=DIR` also writes each artifact (`DIR/artifact-N.json`) and request
-//! (`DIR/request-K.json`), for running the real offerd on them.
+//! `cargo bench --bench cost_growth`: criterion's figure per cell, then a table of all
+//! cells timed in interleaved rounds (see [`interleaved`]). `COST_GROWTH_WRITE=DIR` also
+//! writes each artifact (`DIR/artifact-N.json`) and request (`DIR/request-N-K.json`),
+//! for `loadtest/cost-growth-rss.sh`, which runs the real offerd on them.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::hint::black_box;
