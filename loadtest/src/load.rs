@@ -85,6 +85,10 @@ pub struct Report {
     pub measured_time: Duration,
     /// Latency of the measured answers (2xx or not), in microseconds.
     pub latency_us: Histogram<u64>,
+    /// The same for the 2xx answers alone and the non-2xx alone: under overload the
+    /// refusals (503) and the decisions have latencies of their own.
+    pub latency_2xx_us: Histogram<u64>,
+    pub latency_non_2xx_us: Histogram<u64>,
     /// One error message, to say what went wrong.
     pub first_error: Option<String>,
 }
@@ -125,11 +129,23 @@ impl Report {
             ms(0.999),
             h.max() as f64 / 1000.0,
         );
+        if m.non_2xx > 0 {
+            let (ok, non) = (&self.latency_2xx_us, &self.latency_non_2xx_us);
+            let at = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+            println!(
+                "latency ms: 2xx p50 {:.2} p99 {:.2}; non-2xx p50 {:.2} p99 {:.2}",
+                at(ok, 0.5),
+                at(ok, 0.99),
+                at(non, 0.5),
+                at(non, 0.99),
+            );
+        }
         if let Some(err) = &self.first_error {
             println!("first error: {err}");
         }
         println!(
-            "RESULT rps={:.1} p50_us={} p90_us={} p99_us={} p999_us={} max_us={} ok={} non2xx={} errors={} total_ok={}",
+            "RESULT rps={:.1} p50_us={} p90_us={} p99_us={} p999_us={} max_us={} ok={} non2xx={} errors={} total_ok={} \
+             ok_p50_us={} ok_p99_us={} non2xx_p50_us={} non2xx_p99_us={}",
             self.rps(),
             h.value_at_quantile(0.5),
             h.value_at_quantile(0.9),
@@ -140,6 +156,10 @@ impl Report {
             m.non_2xx,
             m.errors,
             self.total.ok,
+            self.latency_2xx_us.value_at_quantile(0.5),
+            self.latency_2xx_us.value_at_quantile(0.99),
+            self.latency_non_2xx_us.value_at_quantile(0.5),
+            self.latency_non_2xx_us.value_at_quantile(0.99),
         );
     }
 }
@@ -168,7 +188,60 @@ struct TaskResult {
     total: Counts,
     measured: Counts,
     latency_us: Histogram<u64>,
+    latency_2xx_us: Histogram<u64>,
+    latency_non_2xx_us: Histogram<u64>,
     first_error: Option<String>,
+}
+
+impl TaskResult {
+    fn new() -> Self {
+        Self {
+            total: Counts::default(),
+            measured: Counts::default(),
+            latency_us: histogram(),
+            latency_2xx_us: histogram(),
+            latency_non_2xx_us: histogram(),
+            first_error: None,
+        }
+    }
+
+    /// Counts one request (`Ok(is 2xx)` or its error); a measured answer's latency goes
+    /// to the histogram of all answers and to that of its kind.
+    fn record(&mut self, outcome: Result<bool, String>, latency: Duration, measured: bool) {
+        let counts = match outcome {
+            Ok(true) => Counts {
+                ok: 1,
+                ..Counts::default()
+            },
+            Ok(false) => Counts {
+                non_2xx: 1,
+                ..Counts::default()
+            },
+            Err(err) => {
+                self.first_error.get_or_insert(err);
+                Counts {
+                    errors: 1,
+                    ..Counts::default()
+                }
+            }
+        };
+        self.total.add(counts);
+        if !measured {
+            return;
+        }
+        self.measured.add(counts);
+        if counts.errors > 0 {
+            return; // no answer, no latency
+        }
+        let us = latency.as_micros().min(u128::from(MAX_LATENCY_US)) as u64;
+        self.latency_us.saturating_record(us);
+        let by_kind = if counts.ok > 0 {
+            &mut self.latency_2xx_us
+        } else {
+            &mut self.latency_non_2xx_us
+        };
+        by_kind.saturating_record(us);
+    }
 }
 
 fn histogram() -> Histogram<u64> {
@@ -216,6 +289,8 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<Report> {
         measured: Counts::default(),
         measured_time: Duration::ZERO,
         latency_us: histogram(),
+        latency_2xx_us: histogram(),
+        latency_non_2xx_us: histogram(),
         first_error: None,
     };
     for task in tasks {
@@ -225,6 +300,14 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<Report> {
         report
             .latency_us
             .add(&result.latency_us)
+            .context("cannot merge histograms")?;
+        report
+            .latency_2xx_us
+            .add(&result.latency_2xx_us)
+            .context("cannot merge histograms")?;
+        report
+            .latency_non_2xx_us
+            .add(&result.latency_non_2xx_us)
             .context("cannot merge histograms")?;
         report.first_error = report.first_error.or(result.first_error);
     }
@@ -245,12 +328,7 @@ struct Worker {
 
 impl Worker {
     async fn run(self) -> TaskResult {
-        let mut result = TaskResult {
-            total: Counts::default(),
-            measured: Counts::default(),
-            latency_us: histogram(),
-            first_error: None,
-        };
+        let mut result = TaskResult::new();
         loop {
             let sent_at = Instant::now();
             if sent_at >= self.deadline {
@@ -262,34 +340,7 @@ impl Worker {
                 break;
             }
             let outcome = self.send_one().await;
-            let latency = sent_at.elapsed();
-            let measured = sent_at >= self.measure_from;
-            let counts = match outcome {
-                Ok(true) => Counts {
-                    ok: 1,
-                    ..Counts::default()
-                },
-                Ok(false) => Counts {
-                    non_2xx: 1,
-                    ..Counts::default()
-                },
-                Err(err) => {
-                    result.first_error.get_or_insert(err);
-                    Counts {
-                        errors: 1,
-                        ..Counts::default()
-                    }
-                }
-            };
-            result.total.add(counts);
-            if measured {
-                result.measured.add(counts);
-                if counts.errors == 0 {
-                    result.latency_us.saturating_record(
-                        latency.as_micros().min(u128::from(MAX_LATENCY_US)) as u64,
-                    );
-                }
-            }
+            result.record(outcome, sent_at.elapsed(), sent_at >= self.measure_from);
         }
         result
     }
@@ -325,6 +376,30 @@ fn error_text(error: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latencies_are_kept_apart_by_kind() {
+        let mut result = TaskResult::new();
+        let ms = Duration::from_millis;
+        result.record(Ok(true), ms(2), true);
+        result.record(Ok(false), ms(40), true);
+        result.record(Ok(false), ms(50), true);
+        result.record(Err("reset".into()), ms(9), true);
+        result.record(Ok(true), ms(900), false); // warm-up: counted, not measured
+
+        assert_eq!(
+            (result.total.ok, result.total.non_2xx, result.total.errors),
+            (2, 2, 1)
+        );
+        let m = result.measured;
+        assert_eq!((m.ok, m.non_2xx, m.errors), (1, 2, 1));
+        assert_eq!(result.latency_us.len(), 3, "errors have no latency");
+        assert_eq!(result.latency_2xx_us.len(), 1);
+        assert_eq!(result.latency_non_2xx_us.len(), 2);
+        assert!(result.latency_2xx_us.max() < 2_100);
+        assert!(result.latency_non_2xx_us.min() >= 39_900);
+        assert_eq!(result.first_error.as_deref(), Some("reset"));
+    }
 
     #[test]
     fn only_loopback_targets_are_allowed() {

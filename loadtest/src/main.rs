@@ -28,8 +28,9 @@ use url::Url;
 
 /// Longest `--duration` / `--warmup` accepted: these are bounded benchmarks, not soaks.
 const MAX_DURATION: Duration = Duration::from_secs(600);
-/// Most `--connections` accepted.
-const MAX_CONNECTIONS: usize = 1024;
+/// Most `--connections` accepted: enough to drive offerd far past capacity (overload runs
+/// raise `ulimit -n`).
+const MAX_CONNECTIONS: usize = 8192;
 
 #[derive(Parser)]
 #[command(

@@ -2,7 +2,7 @@
 //! parsed into JsonLogic programs, lookup sets built, so a decision does no per-request
 //! work on the artifact itself.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
@@ -43,6 +43,11 @@ pub struct CompiledArtifact {
     pub(crate) view_rules: IndexMap<String, Vec<CompiledRule>>,
     pub(crate) local_mboxes: HashSet<String>,
     pub(crate) local_views: HashSet<String>,
+    /// `remoteMboxes` and `remoteViews` by name, each with its first position in the
+    /// artifact: a request looks its own few names up here, in artifact order, instead of
+    /// scanning lists that grow with the artifact.
+    pub(crate) remote_mboxes: HashMap<String, usize>,
+    pub(crate) remote_views: HashMap<String, usize>,
     pub(crate) response_tokens: HashSet<String>,
     /// The `artifact` object of trace responses.
     pub(crate) trace: Value,
@@ -70,6 +75,8 @@ impl CompiledArtifact {
         Ok(Self {
             local_mboxes: artifact.local_mboxes.iter().cloned().collect(),
             local_views: artifact.local_views.iter().cloned().collect(),
+            remote_mboxes: positions(&artifact.remote_mboxes),
+            remote_views: positions(&artifact.remote_views),
             response_tokens,
             mbox_rules,
             view_rules,
@@ -110,6 +117,15 @@ impl CompiledArtifact {
     pub fn mbox_names(&self) -> impl Iterator<Item = &str> {
         self.mbox_rules.keys().map(String::as_str)
     }
+}
+
+/// Each name with the position of its first occurrence.
+fn positions(names: &[String]) -> HashMap<String, usize> {
+    let mut map = HashMap::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        map.entry(name.clone()).or_insert(i);
+    }
+    map
 }
 
 fn compile_rules(
