@@ -41,13 +41,9 @@ int_in "$ROUNDS" 1 10 || { echo "ROUNDS must be 1..10" >&2; exit 2; }
 int_in "$HALF_DELAY_MS" 2 100 || { echo "HALF_DELAY_MS must be 2..100" >&2; exit 2; }
 [[ -x "$OFFERD" ]] || { echo "no offerd binary at $OFFERD: cargo build --release" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y wrk" >&2; exit 2; }
-if [[ ! -x "$SCRATCH/bench.sh" ]]; then
-  rm -rf "$SCRATCH"
-  cp -r "$PEERS_SRC" "$SCRATCH"
-  chmod -R u+w "$SCRATCH"
-fi
-[[ -x "$SCRATCH/limit-echo/target/release/limit-echo" ]] ||
-  (cd "$SCRATCH/limit-echo" && cargo build --release --quiet)
+# shellcheck source=loadtest/peers-scratch.sh
+source "$REPO/loadtest/peers-scratch.sh"
+peers_scratch "$PEERS_SRC" "$SCRATCH"
 
 RESULTS="$(mktemp -d "${TMPDIR:-/tmp}/latency.XXXXXX")"
 export RESULTS

@@ -29,19 +29,13 @@ SERVERS="${SERVERS:-offerd node-sdk-cluster limit-echo}"
 export CONNECTIONS="${CONNECTIONS:-32}" DURATION="${DURATION:-8}" WARMUP="${WARMUP:-2}"
 export RUNS=1 NO_COLOR=1
 
-[[ -d "$PEERS_SRC" ]] || { echo "no peers at $PEERS_SRC" >&2; exit 2; }
 [[ -x "$OFFERD" ]] || { echo "no offerd binary at $OFFERD: cargo build --release" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y wrk" >&2; exit 2; }
 
 # --- the scratch copy: peers built once, plus request d ------------------------------
-if [[ ! -d "$SCRATCH/node-sdk/node_modules/@adobe/target-nodejs-sdk" ]]; then
-  rm -rf "$SCRATCH"
-  cp -r "$PEERS_SRC" "$SCRATCH"
-  chmod -R u+w "$SCRATCH"
-  (cd "$SCRATCH/node-sdk" && npm ci --silent)
-fi
-[[ -x "$SCRATCH/limit-echo/target/release/limit-echo" ]] ||
-  (cd "$SCRATCH/limit-echo" && cargo build --release --quiet)
+# shellcheck source=loadtest/peers-scratch.sh
+source "$REPO/loadtest/peers-scratch.sh"
+peers_scratch "$PEERS_SRC" "$SCRATCH" node
 
 REAL="$REPO/../shared/real-artifact/rules.json"
 if [[ ! -f "$SCRATCH/requests/d-real-artifact.json" ]]; then
