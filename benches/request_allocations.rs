@@ -71,20 +71,11 @@ fn main() {
         let artifact = Artifact::load(bytes, format, org).expect("artifact loads");
         CompiledArtifact::compile(artifact, ArtifactProvenance::default()).expect("compiles")
     };
-    let real_body = serde_json::json!({
-        "request": {
-            "id": {"tntId": "338e3c1e51f7416a8e1ccba4f81acea0.28_0"},
-            "property": {"token": "be92ac4c-e72f-9f82-2a80-2c211ea86578"},
-            "context": {
-                "channel": "web",
-                "address": {"url": "https://target-perf-site.netlify.app/"},
-                "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15"
-            },
-            "execute": {"pageLoad": {}}
-        }
-    })
-    .to_string()
-    .into_bytes();
+    // Request d of loadtest/side-by-side.sh, so both measure the same call.
+    let real_body = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("loadtest/requests/d-real-artifact.json"),
+    )
+    .expect("loadtest/requests/d-real-artifact.json is in the repo");
     let cases = [
         (
             "a-ab-execute",

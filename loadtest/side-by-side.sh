@@ -40,21 +40,8 @@ peers_scratch "$PEERS_SRC" "$SCRATCH" node
 REAL="$REPO/../shared/real-artifact/rules.json"
 if [[ ! -f "$SCRATCH/requests/d-real-artifact.json" ]]; then
   cp "$REAL" "$SCRATCH/requests/artifacts/REAL_ARTIFACT.json"
-  cat >"$SCRATCH/requests/d-real-artifact.json" <<'EOF'
-{
-  "request": {
-    "id": {"tntId": "338e3c1e51f7416a8e1ccba4f81acea0.28_0"},
-    "property": {"token": "be92ac4c-e72f-9f82-2a80-2c211ea86578"},
-    "context": {
-      "channel": "web",
-      "address": {"url": "https://target-perf-site.netlify.app/"},
-      "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15"
-    },
-    "execute": {"pageLoad": {}}
-  },
-  "sessionId": "real-session"
-}
-EOF
+  # Request d is also what benches/request_allocations.rs measures.
+  cp "$REPO/loadtest/requests/d-real-artifact.json" "$SCRATCH/requests/d-real-artifact.json"
   # The expected answer is the Node SDK's own on-device one (its options), so check.js
   # holds every server to the reference.
   (cd "$SCRATCH" && CLIENT=targettesting ORG=74F652E95F1B16FE0A495C92@AdobeOrg node -e '
