@@ -10,12 +10,12 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
-use offerd::actors::batcher::queue::Queue;
 use offerd::client::GetOffersOptions;
 use offerd::client::on_device;
 use offerd::client::prepare::ClientSettings;
 use offerd::engine::{Artifact, ArtifactFormat, ArtifactProvenance, CompiledArtifact, RandomIds};
-use offerd::owed::Owed;
+use offerd::notify::batcher::queue::Queue;
+use offerd::notify::owed::Owed;
 
 /// Live heap bytes.
 static LIVE: AtomicIsize = AtomicIsize::new(0);

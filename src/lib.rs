@@ -25,14 +25,15 @@
 //! - [`engine`]: the pure on-device decisioning engine — artifact in, decisions out, no
 //!   I/O (clock, geo and ids are inputs).
 //! - [`model`]: the Delivery API types (camelCase on the wire, unknown fields kept).
-//! - [`actors`]: Supervisor, ArtifactRefresher, DecisionActors, Batcher, SpoolWriter.
-//! - [`owed`], [`spool`]: owed notifications as bytes, and the durable spool.
+//! - [`actors`]: Supervisor, ArtifactRefresher, DecisionActors.
+//! - [`notify`]: the notification pipeline, owe -> spool -> batch -> send -> acknowledge:
+//!   owed notifications as bytes, the durable spool, the Batcher and its senders.
 //! - [`client`]: `TargetClient`, what the Target SDKs offer, and the SDK's get_offers
 //!   contract around a decision (options, cookies, request completion, the answer), pure.
 //! - [`http`]: the actix-web adapter over the client; its route table is the OpenAPI
 //!   document (`http/openapi.rs`, served at `/openapi.json`).
 //! - [`upstream`]: Delivery API, artifact and geo clients.
-//! - [`store`], [`telemetry_buffer`], [`metrics`], [`config`]: shared state and settings.
+//! - [`store`], [`metrics`], [`config`]: shared state and settings.
 //! - [`conformance`]: Adobe's conformance suite runner (tests and `offerd conformance`).
 
 pub mod actors;
@@ -44,9 +45,7 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod model;
-pub mod owed;
-pub mod spool;
+pub mod notify;
 pub mod store;
-pub mod telemetry_buffer;
 pub mod upstream;
 pub mod warn_every;

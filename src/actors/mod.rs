@@ -6,12 +6,9 @@
 //!   [`crate::store::ArtifactStore`].
 //! - [`decision::DecisionActor`]s, one on each HTTP worker's arbiter behind a shared
 //!   admission gate, run the pure engine.
-//! - [`batcher::Batcher`] merges notifications and telemetry and sends them to Target.
-//! - [`spool_writer`] writes the notification spool with group commit (a thread, not
-//!   an actix actor: see its docs).
+//!
+//! The Batcher and the SpoolWriter belong to the notification pipeline, [`crate::notify`].
 
-pub mod batcher;
 pub mod decision;
 pub mod refresher;
-pub mod spool_writer;
 pub mod supervisor;

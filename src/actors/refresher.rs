@@ -29,8 +29,8 @@ use crate::config::Config;
 use crate::engine::telemetry::artifact_entry;
 use crate::engine::{Artifact, ArtifactFormat, ArtifactProvenance, CompiledArtifact};
 use crate::metrics::Metrics;
+use crate::notify::telemetry_buffer::TelemetryBuffer;
 use crate::store::{ArtifactStore, LoadedArtifact};
-use crate::telemetry_buffer::TelemetryBuffer;
 use crate::upstream::artifact_source::{ArtifactFetcher, ArtifactSource, Fetched};
 
 /// First retry delay after a failed first load; it doubles up to the polling interval.

@@ -19,22 +19,19 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use arc_swap::ArcSwapOption;
 
-use super::batcher::{Backpressure, Batcher, Committed, Drain, DrainReport};
 use super::decision::Decisions;
 use super::refresher::ArtifactRefresher;
-use super::spool_writer;
 use crate::config::Config;
 use crate::metrics::{DROP_REASONS, Metrics};
-use crate::spool::{Spool, SpoolError};
+use crate::notify::batcher::{Backpressure, Batcher, BatcherSlot, Drain, DrainReport};
+use crate::notify::spool::{Spool, SpoolError};
+use crate::notify::spool_writer::{self, CommittedSink};
+use crate::notify::telemetry_buffer::TelemetryBuffer;
 use crate::store::ArtifactStore;
-use crate::telemetry_buffer::TelemetryBuffer;
 use crate::upstream::delivery::DeliveryClient;
 
 /// How often the Supervisor looks for dead actors.
 const LIVENESS_EVERY: Duration = Duration::from_millis(200);
-
-/// The current Batcher; swapped when the Supervisor restarts it.
-pub type BatcherSlot = Arc<ArcSwapOption<Addr<Batcher>>>;
 
 /// Stop: finish decisions, drain notifications, commit the spool, by `deadline`.
 #[derive(Message)]
@@ -199,14 +196,7 @@ fn open_spool(resources: &Resources, batcher: &BatcherSlot) -> Result<Option<Spo
         );
         return Ok(None);
     };
-    let slot = batcher.clone();
-    let sink = Box::new(move |records| {
-        // A full or missing mailbox loses nothing: the records are on disk and the
-        // Batcher reads them back.
-        if let Some(addr) = slot.load().as_ref() {
-            let _ = addr.try_send(Committed(records));
-        }
-    });
+    let sink = CommittedSink::new(batcher.clone());
     let (spool, waiting) = spool_writer::start(config, resources.metrics.clone(), sink)?;
     tracing::info!(
         dir = %dir.display(),

@@ -40,19 +40,17 @@ use route::{Route, route};
 pub(crate) use validate::validate_notifications;
 use validate::validate_request;
 
-use crate::actors::batcher::{Backpressure, Enqueue, InjectPanic};
 use crate::actors::decision::{Decide, DecideError, Decisions};
-use crate::actors::supervisor::{
-    BatcherSlot, Resources, Shutdown, ShutdownReport, Started, Supervisor,
-};
+use crate::actors::supervisor::{Resources, Shutdown, ShutdownReport, Started, Supervisor};
 use crate::config::Config;
 use crate::engine::{RandomIds, remote_dependency, telemetry};
 use crate::metrics::Metrics;
 use crate::model::*;
-use crate::owed::Owed;
-use crate::spool::{Refused, Spool, SpoolError};
+use crate::notify::batcher::{Backpressure, BatcherSlot, Enqueue, InjectPanic};
+use crate::notify::owed::Owed;
+use crate::notify::spool::{Refused, Spool, SpoolError};
+use crate::notify::telemetry_buffer::TelemetryBuffer;
 use crate::store::{ArtifactStore, LoadedArtifact};
-use crate::telemetry_buffer::TelemetryBuffer;
 use crate::upstream::UpstreamError;
 use crate::upstream::delivery::{DeliveryClient, DeliverySettings};
 use crate::upstream::geo::GeoClient;

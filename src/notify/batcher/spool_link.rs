@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::spool::{Record, Spool, SpoolError};
+use crate::notify::spool::{Record, Spool, SpoolError};
 
 /// Acknowledgements handed to the writer at once (or at the next tick).
 const ACK_BATCH: usize = 256;

@@ -12,7 +12,7 @@
 //! - [`Spool`] is the shared handle: `append` (the client, awaiting durability),
 //!   `acknowledge` (the Batcher, once Target took the notifications), `read_after`
 //!   (the Batcher, to replay or to catch up with a backlog larger than its memory).
-//! - [`crate::actors::spool_writer`] owns the write connection on a thread of its own
+//! - [`crate::notify::spool_writer`] owns the write connection on a thread of its own
 //!   and turns every command waiting in its inbox into one transaction: group commit.
 //!
 //! What survives what:
@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::owed::Owed;
+use crate::notify::owed::Owed;
 
 /// Why the spool could not take or give a record.
 #[derive(Debug, Clone, thiserror::Error)]

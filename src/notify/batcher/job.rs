@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 
 use super::queue::{Batch, Key};
 use crate::model::TelemetryEntry;
-use crate::owed::request_body;
+use crate::notify::owed::request_body;
 
 /// A request ready to send (or waiting to be retried).
 #[derive(Debug)]
@@ -122,7 +122,7 @@ mod tests {
     use super::super::queue::Queue;
     use super::*;
     use crate::model::{DeliveryRequest, Notification};
-    use crate::owed::Owed;
+    use crate::notify::owed::Owed;
 
     fn job(n: usize, telemetry: usize) -> Job {
         let notifications: Vec<Notification> = (0..n)

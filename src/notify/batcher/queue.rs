@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use indexmap::IndexMap;
 use serde_json::value::RawValue;
 
-use crate::owed::Owed;
+use crate::notify::owed::Owed;
 
 /// Merge key: visitor, session and edge cluster of a notification request.
 #[derive(Debug)]

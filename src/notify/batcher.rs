@@ -27,11 +27,12 @@ use actix::prelude::*;
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
+use super::now_ms;
+use super::owed::Owed;
+use super::spool::{Record, Spool};
+use super::telemetry_buffer::TelemetryBuffer;
 use crate::config::BatcherConfig;
 use crate::metrics::Metrics;
-use crate::owed::Owed;
-use crate::spool::{Record, Spool};
-use crate::telemetry_buffer::TelemetryBuffer;
 use crate::upstream::UpstreamError;
 use crate::upstream::delivery::DeliveryClient;
 use crate::warn_every::WarnEvery;
@@ -52,6 +53,10 @@ use queue::{Batch, Key, Queue};
 use retry::Backoffs;
 pub use retry::RetryPolicy;
 use spool_link::SpoolLink;
+
+/// The current Batcher, read by the client and the SpoolWriter; swapped when the
+/// Supervisor restarts one.
+pub type BatcherSlot = Arc<arc_swap::ArcSwapOption<Addr<Batcher>>>;
 
 /// Messages the mailbox holds before `try_send` fails. Why 16384: an `Enqueue` or a
 /// `Committed` takes microseconds to handle, so this absorbs bursts; a full mailbox
@@ -693,12 +698,6 @@ impl Handler<InjectPanic> for Batcher {
     fn handle(&mut self, _msg: InjectPanic, _ctx: &mut Context<Self>) {
         panic!("batcher panic injected by a test");
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@
 //! - **Receives** `Append` from the client (a decision's owed notifications, awaited
 //!   before the answer leaves), `Delete` from the Batcher (Target took them), `Sync`
 //!   from the Supervisor at shutdown.
-//! - **Sends** each committed record to the Batcher through the sink it was given
-//!   (a `try_send`: when the Batcher's memory is full, the record waits on disk and the
-//!   Batcher reads it back later).
+//! - **Sends** each group of committed records to the Batcher through the
+//!   [`CommittedSink`] (a `try_send`: when the Batcher's mailbox is full, the records
+//!   wait on disk and the Batcher reads them back later).
 //! - **Stops** when every handle is dropped, after committing its deletes and an fsync.
 //!
 //! Not an actix actor, on purpose: group commit means taking *every* command waiting
@@ -24,9 +24,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::batcher::{BatcherSlot, Committed};
+use super::spool::{Command, Record, Refused, Spool, SpoolError, SpoolLevel, Store};
 use crate::config::{SpoolConfig, SyncMode};
 use crate::metrics::Metrics;
-use crate::spool::{Command, Record, Refused, Spool, SpoolError, SpoolLevel, Store};
 
 /// Commands the inbox holds. Why 16384: callers wait on it only when the disk falls
 /// behind; this many is about a second of answers at full speed, a few MB.
@@ -40,8 +41,25 @@ const MAX_GROUP: usize = 1024;
 /// a checkpoint is considered).
 const TICK: Duration = Duration::from_millis(50);
 
-/// Where committed records go: the Batcher's inbox.
-pub type Sink = Box<dyn Fn(Vec<Record>) + Send>;
+/// Where committed records go: the inbox of whichever Batcher is current (the
+/// Supervisor swaps it when it restarts one).
+pub struct CommittedSink {
+    batcher: BatcherSlot,
+}
+
+impl CommittedSink {
+    pub fn new(batcher: BatcherSlot) -> Self {
+        Self { batcher }
+    }
+
+    /// Hands `records` over. A full mailbox, or no Batcher between a crash and its
+    /// restart, loses nothing: the records are on disk and the Batcher reads them back.
+    fn hand_over(&self, records: Vec<Record>) {
+        if let Some(batcher) = self.batcher.load().as_ref() {
+            let _ = batcher.try_send(Committed(records));
+        }
+    }
+}
 
 /// The writer's state; see the module docs.
 struct SpoolWriter {
@@ -49,7 +67,7 @@ struct SpoolWriter {
     config: SpoolConfig,
     level: Arc<SpoolLevel>,
     metrics: Arc<Metrics>,
-    sink: Sink,
+    sink: CommittedSink,
     next_seq: u64,
     deletes: Vec<(u64, u32)>,
     /// Commits since the last fsync (interval mode).
@@ -62,7 +80,7 @@ struct SpoolWriter {
 pub fn start(
     config: &SpoolConfig,
     metrics: Arc<Metrics>,
-    sink: Sink,
+    sink: CommittedSink,
 ) -> Result<(Spool, u64), SpoolError> {
     let dir = config
         .dir
@@ -240,7 +258,7 @@ impl SpoolWriter {
             records.push(Record { seq, len, owed });
         }
         if !records.is_empty() {
-            (self.sink)(records);
+            self.sink.hand_over(records);
         }
     }
 
@@ -282,7 +300,7 @@ impl SpoolWriter {
 
 /// An append waiting in a group: the record, its bytes, who waits for it.
 type Appended = (
-    crate::owed::Owed,
+    super::owed::Owed,
     Vec<u8>,
     oneshot::Sender<Result<u64, Refused>>,
 );

@@ -1,0 +1,44 @@
+//! The notification pipeline: every display notification a decision owes Target, from
+//! the call that owes it to Target's 2xx, in this one folder.
+//!
+//! ```text
+//!  owe          the client (src/client) turns a call's notifications into one [`Owed`]
+//!   |           (JSON bytes, built once on the HTTP worker) ─────────────── owed.rs
+//!   v
+//!  spool        with `spool.dir`: the SpoolWriter thread appends it to SQLite with the
+//!   |           other calls waiting (group commit), fsyncs, answers the call, and hands
+//!   |           the committed records to the Batcher's inbox ── spool.rs, spool_writer.rs
+//!   |           (memory only: the client sends `Enqueue` straight to the Batcher)
+//!   v
+//!  batch        the Batcher (one actix actor) merges per visitor + session + edge
+//!   |           cluster, lingers, cuts requests of at most 50, with the telemetry
+//!   |           waiting to ride along ─────── batcher.rs, batcher/{queue,job}.rs
+//!   v
+//!  send         the Senders: delivery threads of their own, each with its own
+//!   |           connection to Target, run the calls the Batcher starts under its
+//!   |           adaptive limit, and report each outcome back ─ batcher/{send,limit}.rs
+//!   v
+//!  acknowledge  2xx: counted sent; retryable: backs off by age (batcher/retry.rs);
+//!               4xx: split to isolate the bad one. Settled records are deleted from
+//!               the spool in ranges (batcher/spool_link.rs -> spool_writer.rs).
+//! ```
+//!
+//! Every owed notification ends as sent, dropped{reason} (counted and logged), or still
+//! spooled for the next start. The [`Backpressure`](batcher::Backpressure) gate is the
+//! only place a call can wait on delivery; see its docs for when.
+
+pub mod batcher;
+pub mod owed;
+pub mod spool;
+pub mod spool_writer;
+pub mod telemetry_buffer;
+
+pub use owed::Owed;
+
+/// Milliseconds since the Unix epoch: when a notification was owed, retry ages, warning
+/// rates. The one clock of the pipeline.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
