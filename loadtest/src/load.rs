@@ -91,6 +91,9 @@ pub struct Report {
     pub latency_non_2xx_us: Histogram<u64>,
     /// One error message, to say what went wrong.
     pub first_error: Option<String>,
+    /// CPU time (user + system) this process used from the end of the warm-up to the last
+    /// answer: the load generator's own cost, which shares the machine with the server.
+    pub measured_cpu: Duration,
 }
 
 impl Report {
@@ -143,9 +146,16 @@ impl Report {
         if let Some(err) = &self.first_error {
             println!("first error: {err}");
         }
+        let answered = m.ok + m.non_2xx;
+        if answered > 0 {
+            println!(
+                "load generator CPU: {:.1} µs per answer",
+                self.measured_cpu.as_secs_f64() * 1e6 / answered as f64
+            );
+        }
         println!(
             "RESULT rps={:.1} p50_us={} p90_us={} p99_us={} p999_us={} max_us={} ok={} non2xx={} errors={} total_ok={} \
-             ok_p50_us={} ok_p99_us={} non2xx_p50_us={} non2xx_p99_us={}",
+             ok_p50_us={} ok_p99_us={} non2xx_p50_us={} non2xx_p99_us={} cpu_us={}",
             self.rps(),
             h.value_at_quantile(0.5),
             h.value_at_quantile(0.9),
@@ -160,6 +170,7 @@ impl Report {
             self.latency_2xx_us.value_at_quantile(0.99),
             self.latency_non_2xx_us.value_at_quantile(0.5),
             self.latency_non_2xx_us.value_at_quantile(0.99),
+            self.measured_cpu.as_micros(),
         );
     }
 }
@@ -267,6 +278,10 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<Report> {
     let measure_from = start + options.warmup;
     let deadline = measure_from + options.duration;
     let issued = Arc::new(AtomicU64::new(0));
+    let cpu_at_measure = tokio::spawn(async move {
+        tokio::time::sleep_until(measure_from).await;
+        process_cpu()
+    });
     let body: Arc<[u8]> = Arc::from(options.body.as_slice());
     let tasks: Vec<_> = (0..options.connections)
         .map(|_| {
@@ -292,6 +307,7 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<Report> {
         latency_2xx_us: histogram(),
         latency_non_2xx_us: histogram(),
         first_error: None,
+        measured_cpu: Duration::ZERO,
     };
     for task in tasks {
         let result = task.await.context("a load task panicked")?;
@@ -312,7 +328,25 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<Report> {
         report.first_error = report.first_error.or(result.first_error);
     }
     report.measured_time = Instant::now().saturating_duration_since(measure_from);
+    let at_measure = cpu_at_measure.await.context("the CPU sampler panicked")?;
+    report.measured_cpu = process_cpu().saturating_sub(at_measure);
     Ok(report)
+}
+
+/// CPU time (user + system) this process has used so far, from getrusage(2); zero if it
+/// cannot be read.
+fn process_cpu() -> Duration {
+    // SAFETY: `rusage` is plain old data, for which all-zero bytes are a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage(2) writes one `rusage` to the pointer, a live local of that type.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &raw mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    let time = |t: libc::timeval| {
+        Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 /// One closed loop.

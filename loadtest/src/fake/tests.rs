@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::time::{Instant, sleep};
 
+use super::counted::IdHash;
 use super::*;
 
 #[test]
@@ -146,5 +147,121 @@ async fn fail_every_still_fails_every_nth_request() {
     let stats = fake.stats();
     assert_eq!((stats.requests, stats.injected_failures), (4, 2));
     assert_eq!(stats.outage_failures, 0);
+    fake.stop().await.expect("the fake stops");
+}
+
+#[test]
+fn bodies_are_counted_from_their_bytes_ids_hashed_duplicates_and_missing_ids_apart() {
+    let counters = Counters::default();
+    for body in [
+        // What offerd sends, less some context: skipped keys, one notification without an
+        // id and one whose id is null, two telemetry entries.
+        r#"{"id":{"tntId":"t.35_0"},"context":{"channel":"web"},"notifications":[
+            {"id":"a","type":"display","timestamp":1,"mbox":{"name":"m"},"tokens":["x"]},
+            {"type":"display"},{"id":null},{"id":"b"}],
+            "telemetry":{"entries":[{"execution":0.4,"features":{"a":[1,{}]}},{}]}}"#,
+        r#"{"notifications":[{"id":"a"},{"id":"c"}]}"#, // "a" again: a duplicate
+        r#"{"notifications":[{"id":"\u0063"}]}"#,       // "c" with an escape: the same id
+        r#"{"notifications":[{"id":""}],"telemetry":{"entries":[]}}"#, // "" is an id
+        "{}",
+    ] {
+        let counted = Counted::from_slice(body.as_bytes()).expect("JSON");
+        counters.record(counted);
+    }
+    let stats = counters.snapshot();
+    assert_eq!(stats.accepted, 5);
+    assert_eq!(stats.notifications, 8);
+    assert_eq!(
+        stats.distinct_notification_ids, 4,
+        "a, b, c and the empty id"
+    );
+    assert_eq!(stats.duplicate_notification_ids, 2);
+    assert_eq!(stats.notifications_without_id, 2);
+    assert_eq!(stats.telemetry_entries, 2);
+}
+
+#[test]
+fn any_json_is_counted_as_its_value_says_and_anything_else_is_refused() {
+    // Well-formed bodies take the fast path; every other shape of JSON falls back to
+    // `Value`, so both paths must give the counts `Value` gives.
+    let fast = r#"{"notifications":[{"id":"a"},{}],"telemetry":{"entries":[1,[2],{"c":3}]}}"#;
+    assert!(
+        serde_json::from_str::<Counted>(fast).is_ok(),
+        "the fast path reads it"
+    );
+    for body in [
+        fast,
+        "[1, 2]",
+        r#"[{"notifications": [{"id": "a"}]}]"#,
+        "5",
+        "null",
+        r#"{"notifications": 5, "telemetry": {"entries": [1, 2, 3]}}"#,
+        r#"{"notifications": [["a"], 7, null, {"id": 5}, {"id": ["x"]}, {"id": "x"}]}"#,
+        r#"{"notifications": [{"id": "a"}], "notifications": [{"id": "b"}, {}]}"#,
+        r#"{"notifications": [{"id": "a", "id": "b"}]}"#,
+        r#"{"telemetry": {"entries": {"a": 1}}}"#,
+        r#"{"telemetry": [[1]], "notifications": {"id": "a"}}"#,
+        r#"{"telemetry": {"entries": null}, "notifications": null}"#,
+        r#"{"telemetry": {"entries": [1]}, "telemetry": {}}"#,
+    ] {
+        let value: Value = serde_json::from_str(body).expect("JSON");
+        assert_eq!(
+            Counted::from_slice(body.as_bytes()).expect("JSON"),
+            Counted::from_value(&value),
+            "{body}"
+        );
+    }
+    for not_json in ["", "{", "not json", r#"{"notifications": [}"#, "{} {}"] {
+        assert!(
+            Counted::from_slice(not_json.as_bytes()).is_err(),
+            "{not_json}"
+        );
+    }
+}
+
+#[test]
+fn the_id_set_tells_each_id_once_across_its_shards() {
+    let ids = IdSet::default();
+    for n in 0..10_000 {
+        assert!(ids.insert(IdHash::of(&format!("id-{n}"))), "id-{n} is new");
+    }
+    for n in (0..10_000).step_by(7) {
+        assert!(
+            !ids.insert(IdHash::of(&format!("id-{n}"))),
+            "id-{n} came before"
+        );
+    }
+    assert_eq!(ids.len(), 10_000);
+    assert_ne!(IdHash::of("a"), IdHash::of("b"));
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_answered_400_and_counts_nothing() {
+    let (fake, client, url) = start(FakeOptions::default());
+    let bad = client
+        .post(&url)
+        .body("not json")
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(bad.status().as_u16(), 400);
+    let good = client
+        .post(&url)
+        .json(&json!({"notifications": [{"id": "a"}], "telemetry": {"entries": [{}]}}))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(good.status().as_u16(), 200);
+    assert_eq!(
+        good.headers().get("content-type").map(|v| v.as_bytes()),
+        Some(&b"application/json"[..])
+    );
+    assert_eq!(good.text().await.expect("a body"), r#"{"status":200}"#);
+    let stats = fake.stats();
+    assert_eq!(
+        (stats.requests, stats.accepted, stats.bad_bodies),
+        (2, 1, 1)
+    );
+    assert_eq!((stats.notifications, stats.telemetry_entries), (1, 1));
     fake.stop().await.expect("the fake stops");
 }
