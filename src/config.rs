@@ -280,15 +280,20 @@ pub struct BatcherConfig {
     /// the call that owed it), then dropped (counted, reason `expired`). Default 86400
     /// (a day: an outage shorter than that loses nothing).
     pub max_age_secs: u64,
-    /// `batcher.backpressure_at`: while Target is healthy and more notifications
-    /// than this are held, a call owing more waits for the backlog to shrink (at most
-    /// `backpressure_max_wait_ms`), so decisions slow to the delivery rate instead of
-    /// outrunning it. 0 = never wait. Default 20000.
+    /// `batcher.backpressure_at`: memory only (no `spool.dir`), while Target is
+    /// healthy and more notifications than this are held, a call owing more waits for
+    /// the backlog to shrink (at most `backpressure_max_wait_ms`), so decisions slow to
+    /// the delivery rate instead of outrunning memory. 0 = never wait. Default 20000.
+    /// With a spool, calls wait only while it holds more than half of
+    /// `spool.max_bytes`.
     pub backpressure_at: usize,
     /// `batcher.backpressure_max_wait_ms`: the longest such wait. Default 100.
     pub backpressure_max_wait_ms: u64,
     /// `batcher.telemetry_capacity`: telemetry entries held. Default 1000.
     pub telemetry_capacity: usize,
+    /// `batcher.send_threads`: threads (each with its own connection to Target) that
+    /// run notification calls; 0 = one per core. Default 0.
+    pub send_threads: usize,
 }
 
 impl Default for BatcherConfig {
@@ -307,6 +312,7 @@ impl Default for BatcherConfig {
             backpressure_at: 20_000,
             backpressure_max_wait_ms: 100,
             telemetry_capacity: 1000,
+            send_threads: 0,
         }
     }
 }

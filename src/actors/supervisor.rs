@@ -23,12 +23,11 @@ use super::decision::Decisions;
 use super::refresher::ArtifactRefresher;
 use crate::config::Config;
 use crate::metrics::{DROP_REASONS, Metrics};
-use crate::notify::batcher::{Backpressure, Batcher, BatcherSlot, Drain, DrainReport};
+use crate::notify::batcher::{Backpressure, Batcher, BatcherSlot, Drain, DrainReport, Senders};
 use crate::notify::spool::{Spool, SpoolError};
 use crate::notify::spool_writer::{self, CommittedSink};
 use crate::notify::telemetry_buffer::TelemetryBuffer;
 use crate::store::ArtifactStore;
-use crate::upstream::delivery::DeliveryClient;
 
 /// How often the Supervisor looks for dead actors.
 const LIVENESS_EVERY: Duration = Duration::from_millis(200);
@@ -62,8 +61,9 @@ pub struct Resources {
     pub store: Arc<ArtifactStore>,
     pub telemetry: Arc<TelemetryBuffer>,
     pub metrics: Arc<Metrics>,
-    pub delivery: Arc<DeliveryClient>,
-    pub backpressure: Arc<Backpressure>,
+    /// The threads and connections notification calls run on, kept across Batcher
+    /// restarts.
+    pub senders: Arc<Senders>,
 }
 
 /// What the Supervisor started, for the client to talk to.
@@ -72,6 +72,8 @@ pub struct Started {
     pub decisions: Decisions,
     pub batcher: BatcherSlot,
     pub spool: Option<Spool>,
+    /// Where calls owing notifications may wait (see its docs).
+    pub backpressure: Arc<Backpressure>,
 }
 
 /// Owns the long-lived actors; see the module docs.
@@ -81,6 +83,7 @@ pub struct Supervisor {
     batcher: BatcherSlot,
     batcher_arbiter: ArbiterHandle,
     spool: Option<Spool>,
+    backpressure: Arc<Backpressure>,
     refresher: Option<Addr<ArtifactRefresher>>,
     refresher_arbiter: ArbiterHandle,
     shutting_down: bool,
@@ -95,6 +98,7 @@ impl Supervisor {
         let decisions = Decisions::new(config.decision.max_in_flight);
         let batcher: BatcherSlot = Arc::new(ArcSwapOption::empty());
         let spool = open_spool(&resources, &batcher)?;
+        let backpressure = Arc::new(backpressure(config, spool.as_ref()));
         let batcher_arbiter = Arbiter::new().handle();
         let refresher_arbiter = Arbiter::new().handle();
         let mut supervisor = Supervisor {
@@ -103,6 +107,7 @@ impl Supervisor {
             batcher: batcher.clone(),
             batcher_arbiter,
             spool: spool.clone(),
+            backpressure: backpressure.clone(),
             refresher: None,
             refresher_arbiter,
             shutting_down: false,
@@ -116,6 +121,7 @@ impl Supervisor {
             decisions,
             batcher,
             spool,
+            backpressure,
         })
     }
 
@@ -123,10 +129,10 @@ impl Supervisor {
         let r = &self.resources;
         let batcher = Batcher::new(
             r.config.batcher.clone(),
-            r.delivery.clone(),
+            r.senders.clone(),
             r.telemetry.clone(),
             r.metrics.clone(),
-            r.backpressure.clone(),
+            self.backpressure.clone(),
             self.spool.clone(),
         );
         let addr = Batcher::start_in_arbiter(&self.batcher_arbiter, move |_| batcher);
@@ -183,6 +189,16 @@ impl Supervisor {
         let restarts = &self.resources.metrics.actor_restarts;
         restarts.with_label_values(&[actor]).inc();
         tracing::error!(actor, "actor died; restarting it");
+    }
+}
+
+/// With a spool, calls wait only while it is more than half full (the disk at risk);
+/// memory only, past `batcher.backpressure_at` held notifications.
+fn backpressure(config: &Config, spool: Option<&Spool>) -> Backpressure {
+    let max_wait = Duration::from_millis(config.batcher.backpressure_max_wait_ms);
+    match spool {
+        Some(spool) => Backpressure::on_disk(spool.clone(), config.spool.max_bytes / 2, max_wait),
+        None => Backpressure::in_memory(config.batcher.backpressure_at, max_wait),
     }
 }
 

@@ -46,7 +46,7 @@ use crate::config::Config;
 use crate::engine::{RandomIds, remote_dependency, telemetry};
 use crate::metrics::Metrics;
 use crate::model::*;
-use crate::notify::batcher::{Backpressure, BatcherSlot, Enqueue, InjectPanic};
+use crate::notify::batcher::{Backpressure, BatcherSlot, Enqueue, InjectPanic, Senders};
 use crate::notify::owed::Owed;
 use crate::notify::spool::{Refused, Spool, SpoolError};
 use crate::notify::telemetry_buffer::TelemetryBuffer;
@@ -118,15 +118,13 @@ impl TargetClient {
                 .map_err(internal)?,
         );
         let geo = GeoClient::new(&config.geo, metrics.clone()).map_err(internal)?;
+        let senders =
+            Arc::new(Senders::new(&delivery, config.batcher.send_threads).map_err(internal)?);
         let store = Arc::new(ArtifactStore::new());
         // Offline, nothing is sent: telemetry would only be built to be dropped.
         let telemetry = Arc::new(TelemetryBuffer::new(
             config.target.telemetry_enabled && !config.upstream.offline,
             config.batcher.telemetry_capacity,
-        ));
-        let backpressure = Arc::new(Backpressure::new(
-            config.batcher.backpressure_at,
-            Duration::from_millis(config.batcher.backpressure_max_wait_ms),
         ));
         let with_refresher = config.target.decisioning_method != DecisioningMethod::ServerSide;
         let Started {
@@ -134,14 +132,14 @@ impl TargetClient {
             decisions,
             batcher,
             spool,
+            backpressure,
         } = Supervisor::start(
             Resources {
                 config: config.clone(),
                 store: store.clone(),
                 telemetry: telemetry.clone(),
                 metrics: metrics.clone(),
-                delivery: delivery.clone(),
-                backpressure: backpressure.clone(),
+                senders,
             },
             with_refresher,
         )

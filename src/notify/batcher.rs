@@ -34,7 +34,6 @@ use super::telemetry_buffer::TelemetryBuffer;
 use crate::config::BatcherConfig;
 use crate::metrics::Metrics;
 use crate::upstream::UpstreamError;
-use crate::upstream::delivery::DeliveryClient;
 use crate::warn_every::WarnEvery;
 
 mod ages;
@@ -43,6 +42,7 @@ mod job;
 mod limit;
 pub mod queue;
 mod retry;
+mod send;
 mod spool_link;
 
 use ages::Ages;
@@ -52,6 +52,8 @@ pub use limit::ConcurrencyLimit;
 use queue::{Batch, Key, Queue};
 use retry::Backoffs;
 pub use retry::RetryPolicy;
+use send::Outcome;
+pub use send::Senders;
 use spool_link::SpoolLink;
 
 /// The current Batcher, read by the client and the SpoolWriter; swapped when the
@@ -96,14 +98,10 @@ pub struct Drain {
     pub deadline: Instant,
 }
 
-/// A call to Target ended (sent by the call's own task).
+/// A call to Target ended (sent by the sender thread that ran it).
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Attempted {
-    job: Job,
-    result: Result<(), UpstreamError>,
-    latency: Duration,
-}
+struct Attempted(Outcome);
 
 /// Panics inside the Batcher: how tests show the Supervisor restarts it.
 #[doc(hidden)]
@@ -132,7 +130,7 @@ struct Draining {
 /// Merges, batches and sends notifications to Target; see the module docs.
 pub struct Batcher {
     config: BatcherConfig,
-    delivery: Arc<DeliveryClient>,
+    senders: Arc<Senders>,
     telemetry: Arc<TelemetryBuffer>,
     metrics: Arc<Metrics>,
     backpressure: Arc<Backpressure>,
@@ -158,17 +156,17 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// A batcher sending through `delivery`, reading `spool` if there is one and
+    /// A batcher sending through `senders`, reading `spool` if there is one and
     /// publishing its backlog to `backpressure`; start it with `Actor::start`.
     pub fn new(
         config: BatcherConfig,
-        delivery: Arc<DeliveryClient>,
+        senders: Arc<Senders>,
         telemetry: Arc<TelemetryBuffer>,
         metrics: Arc<Metrics>,
         backpressure: Arc<Backpressure>,
         spool: Option<Spool>,
     ) -> Self {
-        let timeout = delivery.settings.notification_timeout;
+        let timeout = senders.timeout();
         let limit = ConcurrencyLimit::new(
             config.initial_concurrency,
             config.min_concurrency,
@@ -185,7 +183,7 @@ impl Batcher {
         Self {
             queue: Queue::new(config.max_notifications_per_request),
             config,
-            delivery,
+            senders,
             telemetry,
             metrics,
             backpressure,
@@ -310,32 +308,17 @@ impl Batcher {
         self.pump(ctx);
     }
 
-    /// Starts ready requests while the adaptive limit allows. Each call is a task of
-    /// its own that reports back with [`Attempted`]: actix polls every future spawned
-    /// on an actor's context at each wake-up, which with thousands in flight costs
-    /// more than the calls themselves.
+    /// Starts ready requests while the adaptive limit allows, on the [`Senders`]; each
+    /// reports back with [`Attempted`].
     fn pump(&mut self, ctx: &mut Context<Self>) {
         while self.in_flight < self.limit.current() {
             let Some(job) = self.ready.pop_front() else {
                 break;
             };
             self.in_flight += 1;
-            let delivery = self.delivery.clone();
             let addr = ctx.address();
-            let mut stopped = self.stop.subscribe();
-            actix_rt::spawn(async move {
-                let started = Instant::now();
-                let session = &job.key.session_id;
-                let send = delivery.notify(job.body.clone(), session, job.key.cluster.as_deref());
-                tokio::select! {
-                    result = send => {
-                        let latency = started.elapsed();
-                        addr.do_send(Attempted { job, result, latency });
-                    }
-                    // The batcher finished: what is unsent stays in the spool.
-                    _ = stopped.changed() => {}
-                }
-            });
+            let report = move |outcome| addr.do_send(Attempted(outcome));
+            self.senders.start(job, self.stop.subscribe(), report);
         }
         self.metrics
             .notification_requests_in_flight
@@ -343,12 +326,12 @@ impl Batcher {
     }
 
     /// One attempt ended: count it, retry it, split it or drop it.
-    fn settle(&mut self, attempted: Attempted, ctx: &mut Context<Self>) {
-        let Attempted {
+    fn settle(&mut self, Attempted(outcome): Attempted, ctx: &mut Context<Self>) {
+        let Outcome {
             job,
             result,
             latency,
-        } = attempted;
+        } = outcome;
         if self.finished {
             return;
         }

@@ -100,6 +100,16 @@ pub struct Spool {
     dir: PathBuf,
 }
 
+impl std::fmt::Debug for Spool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spool")
+            .field("dir", &self.dir)
+            .field("records", &self.records())
+            .field("bytes", &self.bytes())
+            .finish()
+    }
+}
+
 impl Spool {
     /// A handle over `commands` (the writer's inbox) and a read connection on `dir`.
     pub(crate) fn new(

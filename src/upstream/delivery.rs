@@ -11,7 +11,10 @@ use std::error::Error as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use prometheus::{Histogram, IntCounter};
+use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use url::form_urlencoded;
 
 use super::UpstreamError;
 use crate::config::Config;
@@ -71,6 +74,27 @@ impl DeliverySettings {
     }
 }
 
+/// The notification path's metric series, looked up once: a labelled lookup hashes its
+/// labels and takes a lock, on every call.
+struct NotifyMetrics {
+    latency: Histogram,
+    ok: IntCounter,
+    error: IntCounter,
+}
+
+impl NotifyMetrics {
+    fn new(metrics: &Metrics) -> Self {
+        let requests = &metrics.upstream_requests;
+        Self {
+            latency: metrics
+                .upstream_latency
+                .with_label_values(&["notifications"]),
+            ok: requests.with_label_values(&["notifications", "ok"]),
+            error: requests.with_label_values(&["notifications", "error"]),
+        }
+    }
+}
+
 /// Client of `POST /rest/v1/delivery`.
 pub struct DeliveryClient {
     /// Where to call and how long to wait.
@@ -79,6 +103,9 @@ pub struct DeliveryClient {
     pub metrics: Arc<Metrics>,
     /// One pooled HTTP client for every call.
     http: reqwest::Client,
+    notify_metrics: NotifyMetrics,
+    /// The notification URL up to the session, for calls without an edge cluster.
+    notify_prefix: String,
 }
 
 impl DeliveryClient {
@@ -99,11 +126,15 @@ impl DeliveryClient {
             .user_agent(concat!("offerd/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| UpstreamError::Other(format!("cannot build HTTP client: {e}")))?;
-        Ok(Self {
+        let mut client = Self {
+            notify_metrics: NotifyMetrics::new(&metrics),
             settings,
             metrics,
             http,
-        })
+            notify_prefix: String::new(),
+        };
+        client.notify_prefix = client.query_prefix(None);
+        Ok(client)
     }
 
     /// The endpoint, without query: `{scheme}://{host}[:{port}]/rest/v1/delivery`.
@@ -158,6 +189,10 @@ impl DeliveryClient {
 
     /// Sends a notification request `body` (already JSON) for `session_id` to the
     /// host for `cluster`. Any 2xx means Target took it; the answer is not parsed.
+    ///
+    /// This runs once per notification request, so it avoids reqwest's builder: the
+    /// URL is one parse of a prefix built at start plus the session, and the metric
+    /// handles are looked up once ([`NotifyMetrics`]).
     pub async fn notify(
         &self,
         body: bytes::Bytes,
@@ -168,49 +203,66 @@ impl DeliveryClient {
             return Err(UpstreamError::Offline);
         }
         let timeout = self.settings.notification_timeout;
-        let url = self.request_url(session_id, cluster)?;
+        let mut request =
+            reqwest::Request::new(Method::POST, self.notify_url(session_id, cluster)?);
+        request
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        *request.timeout_mut() = Some(timeout);
+        *request.body_mut() = Some(body.into());
         let started = Instant::now();
-        let result = self
-            .http
-            .post(url)
-            .timeout(timeout)
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .body(body)
-            .send()
-            .await;
-        let response = result.map_err(|e| self.classify(e, timeout));
-        let answer = match response {
-            Ok(response) => {
-                let status = response.status();
-                // Read the answer whole so the connection goes back to the pool.
-                Ok((status, response.bytes().await))
-            }
-            Err(e) => Err(e),
+        let answer = match self.http.execute(request).await {
+            // Read the answer whole so the connection goes back to the pool.
+            Ok(response) => Ok((response.status(), response.bytes().await)),
+            Err(e) => Err(self.classify(e, timeout)),
         };
-        self.metrics
-            .upstream_latency
-            .with_label_values(&["notifications"])
-            .observe(started.elapsed().as_secs_f64());
-        let count = |label| {
-            let requests = &self.metrics.upstream_requests;
-            requests.with_label_values(&["notifications", label]).inc();
-        };
+        let metrics = &self.notify_metrics;
+        metrics.latency.observe(started.elapsed().as_secs_f64());
         let (status, answer) = match answer {
             Ok(answered) => answered,
             Err(error) => {
-                count("error");
+                metrics.error.inc();
                 return Err(error);
             }
         };
-        count(if status.is_success() { "ok" } else { "error" });
         if status.is_success() {
+            metrics.ok.inc();
             return Ok(());
         }
+        metrics.error.inc();
         let body = answer.map(|b| truncated(&b)).unwrap_or_default();
         Err(UpstreamError::Status {
             status: status.as_u16(),
             body,
         })
+    }
+
+    /// The notification URL: the endpoint and the query up to `sessionId=` (built at
+    /// start for the usual host, per call for an edge cluster's), then the session.
+    fn notify_url(
+        &self,
+        session_id: &str,
+        cluster: Option<&str>,
+    ) -> Result<url::Url, UpstreamError> {
+        let s = &self.settings;
+        let pinned =
+            s.pin_server_domain && s.server_domain.as_deref().is_some_and(|d| !d.is_empty());
+        let mut url = match cluster.filter(|c| !c.is_empty()) {
+            Some(cluster) if !pinned => self.query_prefix(Some(cluster)),
+            _ => self.notify_prefix.clone(),
+        };
+        url.extend(form_urlencoded::byte_serialize(session_id.as_bytes()));
+        url::Url::parse(&url)
+            .map_err(|e| UpstreamError::Other(format!("bad Delivery API URL: {e}")))
+    }
+
+    /// `{endpoint}?client=…&imsOrgId=…&sessionId=`, form-encoded as the SDKs send it.
+    fn query_prefix(&self, cluster: Option<&str>) -> String {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("client", &self.settings.client)
+            .append_pair("imsOrgId", &self.settings.organization_id)
+            .finish();
+        format!("{}?{query}&sessionId=", self.url(cluster))
     }
 
     async fn call(

@@ -1,49 +1,82 @@
-//! Backpressure from the Batcher to the calls that owe notifications.
+//! Backpressure from the pipeline to the calls that owe notifications: the one place
+//! a decision can wait on delivery, and only as a last resort.
 //!
-//! Why: on a busy machine decisions and deliveries share the cores. Without it, a
-//! closed-loop load lets decisions take the CPU and the backlog of notifications grows
-//! until it is refused. So while Target is healthy and the Batcher holds more than
-//! `batcher.backpressure_at` notifications, a call that owes more waits (at most
-//! `backpressure_max_wait_ms`) for the backlog to shrink: decisions slow down to the
-//! rate at which their notifications are delivered.
+//! When a call waits (at most `batcher.backpressure_max_wait_ms`, counted in
+//! `offerd_backpressure_wait_seconds`):
+//! - **With a spool**, only while the spool holds more than half of `spool.max_bytes`.
+//!   Below that, a backlog is durable on disk and costs no memory (records past
+//!   `batcher.queue_capacity` wait there), so decisions never wait at nominal load; past
+//!   it, slowing decisions to the delivery rate keeps the disk from filling and
+//!   refusing notifications (`spool_full`).
+//! - **Memory only**, while the Batcher holds more than `batcher.backpressure_at`
+//!   notifications: past it, memory is at risk and the queue would refuse
+//!   (`overflow`).
 //!
-//! When Target is failing, calls never wait: a decision must not depend on Target's
-//! health. Then the backlog goes to the spool (or, memory only, is refused and counted).
+//! Either way, only while Target is healthy (a 2xx within the last second): a decision
+//! must not depend on Target's health. When Target fails, the backlog goes to the spool
+//! (or, memory only, is refused and counted).
 
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
+use crate::notify::spool::Spool;
+
 /// Target counts as healthy this long after its last accepted notification request.
 const HEALTHY_FOR_MS: i64 = 1000;
+
+/// How often a waiting call looks at the spool again: the spool shrinking on disk
+/// wakes no one.
+const SPOOL_RECHECK: Duration = Duration::from_millis(5);
+
+/// What a high backlog is.
+#[derive(Debug)]
+enum Mark {
+    /// Notifications held by the Batcher, memory only (0: never).
+    Held(usize),
+    /// Record bytes in the spool.
+    Spooled { spool: Spool, at_bytes: u64 },
+}
 
 /// Shared by the client (waits) and the Batcher (publishes its backlog).
 #[derive(Debug)]
 pub struct Backpressure {
-    /// Waits start above this many held notifications (0: never).
-    at: usize,
+    mark: Mark,
     max_wait: Duration,
     held: AtomicUsize,
     last_success_ms: AtomicI64,
     room: Notify,
+    /// Calls waiting now: the Batcher wakes them only when there are some.
+    waiting: AtomicUsize,
 }
 
 impl Backpressure {
-    pub fn new(at: usize, max_wait: Duration) -> Self {
+    /// Memory only: waits above `at` held notifications (0: never), `max_wait` at most.
+    pub fn in_memory(at: usize, max_wait: Duration) -> Self {
+        Self::with_mark(Mark::Held(at), max_wait)
+    }
+
+    /// With a spool: waits while it holds more than `at_bytes` of records.
+    pub fn on_disk(spool: Spool, at_bytes: u64, max_wait: Duration) -> Self {
+        Self::with_mark(Mark::Spooled { spool, at_bytes }, max_wait)
+    }
+
+    fn with_mark(mark: Mark, max_wait: Duration) -> Self {
         Self {
-            at,
+            mark,
             max_wait,
             held: AtomicUsize::new(0),
             last_success_ms: AtomicI64::new(i64::MIN),
             room: Notify::new(),
+            waiting: AtomicUsize::new(0),
         }
     }
 
     /// The Batcher's backlog changed; wakes the waiting calls once it is low enough.
     pub fn set_held(&self, held: usize) {
         self.held.store(held, Ordering::Relaxed);
-        if held < self.at {
+        if self.waiting.load(Ordering::Relaxed) > 0 && !self.high() {
             self.room.notify_waiters();
         }
     }
@@ -59,28 +92,40 @@ impl Backpressure {
         if !self.should_wait(now_ms) {
             return Duration::ZERO;
         }
+        self.waiting.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let deadline = started + self.max_wait;
+        let recheck = match self.mark {
+            Mark::Held(_) => self.max_wait,
+            Mark::Spooled { .. } => SPOOL_RECHECK,
+        };
         while self.should_wait(now_ms) {
             // Created before the check below, so a wake-up in between is not missed.
             let room = self.room.notified();
             if !self.should_wait(now_ms) {
                 break;
             }
-            if tokio::time::timeout_at(deadline.into(), room)
-                .await
-                .is_err()
-            {
+            let until = deadline.min(Instant::now() + recheck);
+            let _ = tokio::time::timeout_at(until.into(), room).await;
+            if Instant::now() >= deadline {
                 break;
             }
         }
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
         started.elapsed()
     }
 
+    fn high(&self) -> bool {
+        match &self.mark {
+            Mark::Held(at) => *at > 0 && self.held.load(Ordering::Relaxed) >= *at,
+            Mark::Spooled { spool, at_bytes } => spool.bytes() > *at_bytes,
+        }
+    }
+
     fn should_wait(&self, now_ms: i64) -> bool {
-        let healthy =
-            now_ms.saturating_sub(self.last_success_ms.load(Ordering::Relaxed)) < HEALTHY_FOR_MS;
-        self.at > 0 && healthy && self.held.load(Ordering::Relaxed) >= self.at
+        let last = self.last_success_ms.load(Ordering::Relaxed);
+        let healthy = now_ms.saturating_sub(last) < HEALTHY_FOR_MS;
+        healthy && self.high()
     }
 }
 
@@ -92,7 +137,7 @@ mod tests {
 
     #[tokio::test]
     async fn waits_while_high_and_healthy_until_room() {
-        let bp = Arc::new(Backpressure::new(10, Duration::from_secs(5)));
+        let bp = Arc::new(Backpressure::in_memory(10, Duration::from_secs(5)));
         bp.succeeded(1_000);
         bp.set_held(10);
         let waiter = tokio::spawn({
@@ -108,7 +153,7 @@ mod tests {
 
     #[tokio::test]
     async fn never_waits_for_a_failing_target_or_below_the_mark() {
-        let bp = Backpressure::new(10, Duration::from_secs(5));
+        let bp = Backpressure::in_memory(10, Duration::from_secs(5));
         bp.set_held(100);
         assert!(
             bp.wait(1_000).await < Duration::from_millis(50),
@@ -125,7 +170,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_wait_is_bounded() {
-        let bp = Backpressure::new(1, Duration::from_millis(40));
+        let bp = Backpressure::in_memory(1, Duration::from_millis(40));
         bp.succeeded(0);
         bp.set_held(5);
         let waited = bp.wait(10).await;

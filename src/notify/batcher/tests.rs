@@ -10,8 +10,8 @@ use crate::model::{
     ChannelType, Context as VisitorContext, DeliveryRequest, Notification, TelemetryEntry,
     VisitorId,
 };
-use crate::upstream::delivery::DeliverySettings;
 use crate::upstream::delivery::fake::{FakeDelivery, Reply, Seen, eventually};
+use crate::upstream::delivery::{DeliveryClient, DeliverySettings};
 
 /// A linger long enough never to end during a test: flushes are explicit.
 const NO_TICK_MS: u64 = 600_000;
@@ -40,11 +40,12 @@ impl Harness {
             http2_prior_knowledge: false,
         };
         let delivery = Arc::new(DeliveryClient::new(settings, metrics.clone()).unwrap());
+        let senders = Arc::new(Senders::new(&delivery, config.send_threads).unwrap());
         let telemetry = Arc::new(TelemetryBuffer::new(true, 100));
-        let backpressure = Arc::new(Backpressure::new(0, Duration::ZERO));
+        let backpressure = Arc::new(Backpressure::in_memory(0, Duration::ZERO));
         let batcher = Batcher::new(
             config,
-            delivery,
+            senders,
             telemetry.clone(),
             metrics.clone(),
             backpressure,
@@ -98,6 +99,8 @@ fn config() -> BatcherConfig {
         backpressure_at: 0,
         backpressure_max_wait_ms: 0,
         telemetry_capacity: 100,
+        // Two lanes: calls run on two threads and two connections, as in production.
+        send_threads: 2,
     }
 }
 
