@@ -12,7 +12,8 @@
 //!   (a DecisionActor  (src/upstream)            | Committed records          ^ read back:
 //!    on each HTTP           ^                   v                            | replay, backlog
 //!    worker's arbiter)      └──────────────── Batcher ── merges per visitor+session, adaptive
-//!      |                      notifications     |       concurrency, retries by age ──> Target
+//!      |                      notifications     |       concurrency, retries by age; its calls
+//!      |                                        |       run on the Senders' lanes ──> Target
 //!      |                                        └── acknowledges (deletes) what Target took
 //!      |                   Supervisor ── starts & restarts ──> Batcher, ArtifactRefresher
 //!      | reads Arc<LoadedArtifact>                              | polls file / CDN / inline,
@@ -20,7 +21,8 @@
 //! ```
 //!
 //! Without `spool.dir` the client hands owed notifications straight to the Batcher
-//! (`Enqueue`), memory only.
+//! (`Enqueue`), memory only. The whole notification pipeline lives in [`notify`], whose
+//! docs draw it: owe -> spool -> batch -> send -> acknowledge.
 //!
 //! - [`engine`]: the pure on-device decisioning engine — artifact in, decisions out, no
 //!   I/O (clock, geo and ids are inputs).

@@ -315,7 +315,7 @@ fn to_sql(seq: u64) -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::{DeliveryRequest, Notification};
 

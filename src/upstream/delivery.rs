@@ -456,6 +456,28 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_notification_url_is_the_delivery_url_with_the_same_query() {
+        let pinned = settings(Some("127.0.0.1"), true, false, Some(8081));
+        let empty_pinned = settings(Some(""), true, true, None);
+        for s in [settings(None, false, true, None), pinned, empty_pinned] {
+            let c = client(s);
+            for cluster in [None, Some(""), Some("35")] {
+                let session = "s 1&x=é";
+                let fast = c.notify_url(session, cluster).unwrap();
+                let full = c.request_url(session, cluster).unwrap();
+                assert_eq!(fast.origin(), full.origin(), "{cluster:?}");
+                assert_eq!(fast.path(), full.path());
+                let sorted = |u: &url::Url| {
+                    let mut pairs: Vec<_> = u.query_pairs().into_owned().collect();
+                    pairs.sort();
+                    pairs
+                };
+                assert_eq!(sorted(&fast), sorted(&full), "{cluster:?}");
+            }
+        }
+    }
+
     fn local(port: u16) -> DeliveryClient {
         client(settings(Some("127.0.0.1"), true, false, Some(port)))
     }

@@ -176,4 +176,36 @@ mod tests {
         let waited = bp.wait(10).await;
         assert!(waited >= Duration::from_millis(40) && waited < Duration::from_secs(2));
     }
+
+    #[actix_rt::test]
+    async fn with_a_spool_only_a_half_full_disk_makes_calls_wait() {
+        use crate::config::SpoolConfig;
+        use crate::notify::spool_writer::{self, CommittedSink};
+        use crate::notify::{Owed, spool};
+
+        let dir = spool::tests::tempdir();
+        let config = SpoolConfig {
+            dir: Some(dir.clone()),
+            ..SpoolConfig::default()
+        };
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let sink = CommittedSink::new(Arc::default());
+        let (spool, _) = spool_writer::start(&config, metrics, sink).unwrap();
+        let owed = Owed::new(&Default::default(), &[Default::default()], "s", None, 1).unwrap();
+        spool.append(owed).await.unwrap();
+        let bytes = spool.bytes();
+        assert!(bytes > 0);
+
+        let below = Backpressure::on_disk(spool.clone(), bytes, Duration::from_secs(5));
+        below.succeeded(1_000);
+        below.set_held(1_000_000);
+        assert_eq!(below.wait(1_100).await, Duration::ZERO, "held notifications are on disk");
+
+        let above = Backpressure::on_disk(spool, bytes - 1, Duration::from_millis(40));
+        above.succeeded(1_000);
+        let waited = above.wait(1_100).await;
+        assert!(waited >= Duration::from_millis(40), "{waited:?}");
+        assert_eq!(above.wait(5_000).await, Duration::ZERO, "Target not healthy");
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }
