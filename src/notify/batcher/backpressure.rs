@@ -199,13 +199,21 @@ mod tests {
         let below = Backpressure::on_disk(spool.clone(), bytes, Duration::from_secs(5));
         below.succeeded(1_000);
         below.set_held(1_000_000);
-        assert_eq!(below.wait(1_100).await, Duration::ZERO, "held notifications are on disk");
+        assert_eq!(
+            below.wait(1_100).await,
+            Duration::ZERO,
+            "held notifications are on disk"
+        );
 
         let above = Backpressure::on_disk(spool, bytes - 1, Duration::from_millis(40));
         above.succeeded(1_000);
         let waited = above.wait(1_100).await;
         assert!(waited >= Duration::from_millis(40), "{waited:?}");
-        assert_eq!(above.wait(5_000).await, Duration::ZERO, "Target not healthy");
+        assert_eq!(
+            above.wait(5_000).await,
+            Duration::ZERO,
+            "Target not healthy"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 }
