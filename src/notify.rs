@@ -35,6 +35,29 @@ pub mod telemetry_buffer;
 
 pub use owed::Owed;
 
+/// Lowers the calling thread's CPU priority (nice +5): the Batcher's and the Senders'
+/// threads are background work. Delivery must keep up on average, but a burst of calls
+/// must not take a core from a decision a caller is waiting for; on a busy machine the
+/// scheduler then gives the decisions about three times the share of the delivery
+/// threads. A failure is harmless (the thread keeps the normal priority).
+pub(crate) fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid and setpriority take no pointers; this changes only the
+        // calling thread's nice value, which an unprivileged process may always raise.
+        let rc = unsafe {
+            let tid = libc::gettid();
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 5)
+        };
+        if rc != 0 {
+            tracing::debug!(
+                error = %std::io::Error::last_os_error(),
+                "cannot lower a delivery thread's priority"
+            );
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch: when a notification was owed, retry ages, warning
 /// rates. The one clock of the pipeline.
 pub fn now_ms() -> i64 {

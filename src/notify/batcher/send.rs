@@ -122,6 +122,7 @@ fn start_lane(
     std::thread::Builder::new()
         .name(format!("offerd-send-{i}"))
         .spawn(move || {
+            super::super::lower_thread_priority();
             runtime.block_on(async move {
                 while let Some(call) = calls.recv().await {
                     tokio::spawn(run(client.clone(), call));
