@@ -15,7 +15,7 @@
 //! [`on_device`]); this file holds what needs I/O or the service's state.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use actix::Addr;
 use arc_swap::ArcSwapOption;
@@ -47,6 +47,7 @@ use crate::engine::{RandomIds, remote_dependency, telemetry};
 use crate::metrics::Metrics;
 use crate::model::*;
 use crate::notify::batcher::{Backpressure, BatcherSlot, Enqueue, InjectPanic, Senders};
+use crate::notify::now_ms;
 use crate::notify::owed::Owed;
 use crate::notify::spool::{Refused, Spool, SpoolError};
 use crate::notify::telemetry_buffer::TelemetryBuffer;
@@ -338,13 +339,14 @@ impl TargetClient {
     ) -> Result<TargetDeliveryResponse, ClientError> {
         let mut request = prepared.request.clone();
         let pending = self.inner.telemetry.take(usize::MAX);
-        if !pending.is_empty() {
+        let took_telemetry = !pending.is_empty();
+        if took_telemetry {
             request.telemetry = Some(Telemetry {
                 entries: Some(pending),
                 ..Default::default()
             });
         }
-        let response = self
+        let delivered = self
             .inner
             .delivery
             .deliver(
@@ -353,7 +355,18 @@ impl TargetClient {
                 prepared.cluster.as_deref(),
                 "offers",
             )
-            .await?;
+            .await;
+        let response = match delivered {
+            Ok(response) => response,
+            Err(error) => {
+                // The telemetry taken for this call rides with the next request instead.
+                let entries = request.telemetry.take().and_then(|t| t.entries);
+                if let (true, Some(entries)) = (took_telemetry, entries) {
+                    self.inner.telemetry.restore(entries, &self.inner.metrics);
+                }
+                return Err(error.into());
+            }
+        };
         let now = now_ms();
         let remote = artifact
             .map(|a| remote_dependency(&a.compiled, &prepared.request))
@@ -630,10 +643,4 @@ fn notifications_answer(
         notifications: Some(ids.collect()),
         ..Default::default()
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

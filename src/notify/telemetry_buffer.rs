@@ -49,13 +49,14 @@ impl TelemetryBuffer {
         entries.drain(..n).collect()
     }
 
-    /// Puts entries back at the front (a send failed and will be retried).
-    pub fn restore(&self, returned: Vec<TelemetryEntry>) {
+    /// Puts entries back at the front (the call they rode on failed); what no longer
+    /// fits is dropped and counted, oldest first.
+    pub fn restore(&self, returned: Vec<TelemetryEntry>, metrics: &Metrics) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        for entry in returned.into_iter().rev() {
-            if entries.len() >= self.capacity {
-                break;
-            }
+        let room = self.capacity.saturating_sub(entries.len());
+        let dropped = returned.len().saturating_sub(room);
+        metrics.telemetry_dropped.inc_by(dropped as u64);
+        for entry in returned.into_iter().skip(dropped).rev() {
             entries.push_front(entry);
         }
     }
@@ -66,5 +67,46 @@ impl TelemetryBuffer {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str) -> TelemetryEntry {
+        TelemetryEntry {
+            request_id: Some(id.into()),
+            ..Default::default()
+        }
+    }
+
+    fn ids(entries: &[TelemetryEntry]) -> Vec<String> {
+        entries
+            .iter()
+            .filter_map(|e| e.request_id.clone())
+            .collect()
+    }
+
+    #[test]
+    fn restored_entries_go_first_and_never_past_capacity() {
+        let metrics = Arc::new(Metrics::new());
+        let buffer = TelemetryBuffer::new(true, 3);
+        buffer.push(entry("a"), &metrics);
+        buffer.push(entry("b"), &metrics);
+        let taken = buffer.take(usize::MAX);
+        buffer.push(entry("c"), &metrics);
+        buffer.restore(taken, &metrics);
+        assert_eq!(ids(&buffer.take(usize::MAX)), ["a", "b", "c"]);
+
+        buffer.push(entry("d"), &metrics);
+        buffer.push(entry("e"), &metrics);
+        buffer.restore(vec![entry("x"), entry("y")], &metrics);
+        assert_eq!(
+            ids(&buffer.take(usize::MAX)),
+            ["y", "d", "e"],
+            "full: the oldest is dropped"
+        );
+        assert_eq!(metrics.telemetry_dropped.get(), 1);
     }
 }
