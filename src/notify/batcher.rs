@@ -7,7 +7,7 @@
 //! - **Receives** [`Committed`] records from the SpoolWriter (with a spool), or
 //!   [`Enqueue`] from the client (memory only, or when the spool failed); [`Flush`] from
 //!   anyone; [`Drain`] from the Supervisor.
-//! - **Sends** notification requests through the [`DeliveryClient`]: one visitor and
+//! - **Sends** notification requests on the [`Senders`]' lanes: one visitor and
 //!   session each, at most `max_notifications_per_request`, under an adaptive limit
 //!   ([`ConcurrencyLimit`]) that follows Target's latency and errors. Retries back off
 //!   with full jitter until a notification is `max_age_secs` old ([`RetryPolicy`]); a
