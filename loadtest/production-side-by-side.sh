@@ -15,6 +15,9 @@
 #   offerd-spool-h2c   online, spool in a fresh directory (OFFERD_SPOOL__DIR), HTTP/2 without
 #                      TLS to the fake (OFFERD_UPSTREAM__HTTP2_PRIOR_KNOWLEDGE=true)
 #   offerd-spool-h1    online, spool, HTTP/1.1
+#   offerd-spool-h2c-reqwest  as offerd-spool-h2c, with notifications through the general
+#                      HTTP client (OFFERD_BATCHER__DIRECT_HTTP2=false); not in the default
+#                      set: it measures what the lean notification client saves
 #   offerd-memory-h2c  online, no spool (memory only), h2c
 #   node-prod          ../shared/peers node-sdk/server-prod.js (WORKERS=2): the SDK's
 #                      notifications and telemetry really sent to the fake (FAKE=127.0.0.1:port)
@@ -87,8 +90,8 @@ done
 ((ROUNDS >= 1 && DURATION >= 1 && DURATION <= 600 && WARMUP <= 600 && WAIT_EXIT <= 600)) ||
   die "need ROUNDS >= 1, 1 <= DURATION <= 600, WARMUP <= 600, WAIT_EXIT <= 600"
 for server in $SERVERS; do
-  [[ " offerd-offline offerd-spool-h2c offerd-spool-h1 offerd-memory-h2c node-prod node-offline " == *" $server "* ]] ||
-    die "unknown server $server (known: offerd-offline offerd-spool-h2c offerd-spool-h1 offerd-memory-h2c node-prod node-offline)"
+  known="offerd-offline offerd-spool-h2c offerd-spool-h2c-reqwest offerd-spool-h1 offerd-memory-h2c node-prod node-offline"
+  [[ " $known " == *" $server "* ]] || die "unknown server $server (known: $known)"
 done
 [[ -x "$LOADTEST" ]] || die "no loadtest binary at $LOADTEST: cargo build --release -p loadtest"
 [[ -x "$FAKE_LOADTEST" ]] || die "no loadtest binary at $FAKE_LOADTEST (FAKE_LOADTEST)"
@@ -195,6 +198,8 @@ start_server() { # $1 server, $2 port, $3 log; sets SERVER_PID
     offerd-offline) envs=("${common[@]}") ;;
     offerd-spool-h2c) envs=("${common[@]}" "${online[@]}" OFFERD_SPOOL__DIR="$spool"
       OFFERD_UPSTREAM__HTTP2_PRIOR_KNOWLEDGE=true) ;;
+    offerd-spool-h2c-reqwest) envs=("${common[@]}" "${online[@]}" OFFERD_SPOOL__DIR="$spool"
+      OFFERD_UPSTREAM__HTTP2_PRIOR_KNOWLEDGE=true OFFERD_BATCHER__DIRECT_HTTP2=false) ;;
     offerd-spool-h1) envs=("${common[@]}" "${online[@]}" OFFERD_SPOOL__DIR="$spool") ;;
     offerd-memory-h2c) envs=("${common[@]}" "${online[@]}" OFFERD_UPSTREAM__HTTP2_PRIOR_KNOWLEDGE=true) ;;
     node-prod) envs=(PORT="$port" ARTIFACT="$ARTIFACT" CLIENT="$CLIENT" ORG="$ORG" WORKERS=2

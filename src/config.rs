@@ -294,6 +294,11 @@ pub struct BatcherConfig {
     /// `batcher.send_threads`: threads (each with its own connection to Target) that
     /// run notification calls; 0 = one per core. Default 0.
     pub send_threads: usize,
+    /// `batcher.direct_http2`: notifications go through offerd's own lean HTTP/2
+    /// client where it can serve the upstream (h2c, or https where Target agrees to
+    /// HTTP/2; never through a proxy); false sends them through the general HTTP
+    /// client, as every other call. Default true.
+    pub direct_http2: bool,
 }
 
 impl Default for BatcherConfig {
@@ -313,6 +318,7 @@ impl Default for BatcherConfig {
             backpressure_max_wait_ms: 100,
             telemetry_capacity: 1000,
             send_threads: 0,
+            direct_http2: true,
         }
     }
 }

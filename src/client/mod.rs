@@ -119,8 +119,14 @@ impl TargetClient {
                 .map_err(internal)?,
         );
         let geo = GeoClient::new(&config.geo, metrics.clone()).map_err(internal)?;
-        let senders =
-            Arc::new(Senders::new(&delivery, config.batcher.send_threads).map_err(internal)?);
+        let senders = Arc::new(
+            Senders::new(
+                &delivery,
+                config.batcher.send_threads,
+                config.batcher.direct_http2,
+            )
+            .map_err(internal)?,
+        );
         let store = Arc::new(ArtifactStore::new());
         // Offline, nothing is sent: telemetry would only be built to be dropped.
         let telemetry = Arc::new(TelemetryBuffer::new(

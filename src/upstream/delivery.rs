@@ -9,14 +9,16 @@
 
 use std::error::Error as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use prometheus::{Histogram, IntCounter};
-use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use reqwest::{Method, StatusCode};
 use url::form_urlencoded;
 
 use super::UpstreamError;
+use super::direct_h2::{DirectH2, Sent};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::model::{DeliveryRequest, DeliveryResponse};
@@ -106,6 +108,11 @@ pub struct DeliveryClient {
     notify_metrics: NotifyMetrics,
     /// The notification URL up to the session, for calls without an edge cluster.
     notify_prefix: String,
+    /// The lean HTTP/2 client for notifications, where it can serve the upstream
+    /// (see [`DirectH2::for_settings`]); it steps aside for good once a server
+    /// refuses HTTP/2.
+    direct: Option<DirectH2>,
+    direct_refused: AtomicBool,
 }
 
 impl DeliveryClient {
@@ -132,8 +139,26 @@ impl DeliveryClient {
             metrics,
             http,
             notify_prefix: String::new(),
+            direct: None,
+            direct_refused: AtomicBool::new(false),
         };
         client.notify_prefix = client.query_prefix(None);
+        Ok(client)
+    }
+
+    /// A client for a notification lane: as [`Self::new`], plus the lean HTTP/2
+    /// client for notifications where it can serve the upstream.
+    pub fn for_notifications(
+        settings: DeliverySettings,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, UpstreamError> {
+        let direct = DirectH2::for_settings(
+            settings.secure,
+            settings.http2_prior_knowledge,
+            settings.timeout,
+        );
+        let mut client = Self::new(settings, metrics)?;
+        client.direct = direct;
         Ok(client)
     }
 
@@ -190,9 +215,10 @@ impl DeliveryClient {
     /// Sends a notification request `body` (already JSON) for `session_id` to the
     /// host for `cluster`. Any 2xx means Target took it; the answer is not parsed.
     ///
-    /// This runs once per notification request, so it avoids reqwest's builder: the
-    /// URL is one parse of a prefix built at start plus the session, and the metric
-    /// handles are looked up once ([`NotifyMetrics`]).
+    /// This runs once per notification request, so it is lean: the URL is one parse
+    /// of a prefix built at start plus the session, the metric handles are looked up
+    /// once ([`NotifyMetrics`]), and a client made by [`Self::for_notifications`]
+    /// sends through [`DirectH2`] rather than reqwest.
     pub async fn notify(
         &self,
         body: bytes::Bytes,
@@ -203,18 +229,22 @@ impl DeliveryClient {
             return Err(UpstreamError::Offline);
         }
         let timeout = self.settings.notification_timeout;
-        let mut request =
-            reqwest::Request::new(Method::POST, self.notify_url(session_id, cluster)?);
-        request
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        *request.timeout_mut() = Some(timeout);
-        *request.body_mut() = Some(body.into());
+        let url = self.notify_url(session_id, cluster)?;
         let started = Instant::now();
-        let answer = match self.http.execute(request).await {
-            // Read the answer whole so the connection goes back to the pool.
-            Ok(response) => Ok((response.status(), response.bytes().await)),
-            Err(e) => Err(self.classify(e, timeout)),
+        let answer = match self.direct() {
+            Some(direct) => match direct.send(&url, body.clone(), timeout).await {
+                Sent::Answered(status, answer) => Ok((status, Ok(answer))),
+                Sent::Failed(error) => Err(error),
+                Sent::Unsupported => {
+                    tracing::info!(
+                        host = url.host_str().unwrap_or_default(),
+                        "Target chose HTTP/1.1: notifications go through the general HTTP client"
+                    );
+                    self.direct_refused.store(true, Ordering::Relaxed);
+                    self.notify_by_reqwest(url, body, timeout).await
+                }
+            },
+            None => self.notify_by_reqwest(url, body, timeout).await,
         };
         let metrics = &self.notify_metrics;
         metrics.latency.observe(started.elapsed().as_secs_f64());
@@ -235,6 +265,32 @@ impl DeliveryClient {
             status: status.as_u16(),
             body,
         })
+    }
+
+    /// The lean client, unless absent or refused.
+    fn direct(&self) -> Option<&DirectH2> {
+        let refused = self.direct_refused.load(Ordering::Relaxed);
+        self.direct.as_ref().filter(|_| !refused)
+    }
+
+    /// A notification through reqwest: the status and the answer, read whole so the
+    /// connection goes back to the pool.
+    async fn notify_by_reqwest(
+        &self,
+        url: url::Url,
+        body: bytes::Bytes,
+        timeout: Duration,
+    ) -> Result<(StatusCode, Result<bytes::Bytes, reqwest::Error>), UpstreamError> {
+        let mut request = reqwest::Request::new(Method::POST, url);
+        request
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        *request.timeout_mut() = Some(timeout);
+        *request.body_mut() = Some(body.into());
+        match self.http.execute(request).await {
+            Ok(response) => Ok((response.status(), response.bytes().await)),
+            Err(e) => Err(self.classify(e, timeout)),
+        }
     }
 
     /// The notification URL: the endpoint and the query up to `sessionId=` (built at
@@ -544,13 +600,83 @@ mod tests {
         assert_eq!(calls(&c, "test", "error"), 4);
     }
 
+    /// A notification lane's client to the fake over h2c, and a notification body.
+    fn direct_h2c(port: u16) -> (DeliveryClient, bytes::Bytes) {
+        let mut settings = settings(Some("127.0.0.1"), true, false, Some(port));
+        settings.http2_prior_knowledge = true;
+        let c = DeliveryClient::for_notifications(settings, Arc::new(Metrics::new())).unwrap();
+        let request = DeliveryRequest {
+            request_id: Some("n1".into()),
+            ..Default::default()
+        };
+        (c, serde_json::to_vec(&request).unwrap().into())
+    }
+
     #[actix_rt::test]
-    async fn a_closed_port_is_a_connect_error() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
+    async fn notifications_go_through_the_lean_client_over_h2c() {
+        let fake = FakeDelivery::start().await;
+        let (c, body) = direct_h2c(fake.port);
+        assert!(c.direct().is_some());
+        c.notify(body.clone(), "s 1&x", None).await.unwrap();
+        // Many at once share the one connection, within the server's stream limit.
+        let sends = (0..300).map(|_| c.notify(body.clone(), "s", None));
+        let results = futures_util::future::join_all(sends).await;
+        assert!(results.iter().all(Result::is_ok));
+        let seen = fake.requests();
+        assert_eq!(seen.len(), 301);
+        assert_eq!(seen[0].query_param("client").as_deref(), Some("acme"));
+        assert_eq!(seen[0].query_param("sessionId").as_deref(), Some("s 1&x"));
+        assert_eq!(seen[0].body.request_id.as_deref(), Some("n1"));
+        assert!(seen[0].user_agent.starts_with("offerd/"));
+        assert!(c.direct().is_some(), "the lean client stepped aside");
+        assert_eq!(calls(&c, "notifications", "ok"), 301);
+    }
+
+    #[actix_rt::test]
+    async fn lean_client_failures_are_typed_as_reqwest_ones() {
+        let fake = FakeDelivery::start().await;
+        let (c, body) = direct_h2c(fake.port);
+        fake.script([
+            Reply::Status(400, "x".repeat(2000)),
+            Reply::Status(503, String::new()),
+            Reply::Slow(Duration::from_millis(1500)),
+        ]);
+        match c.notify(body.clone(), "s", None).await {
+            Err(UpstreamError::Status { status: 400, body }) => assert_eq!(body.len(), 512),
+            other => panic!("{other:?}"),
+        }
+        let err = c.notify(body.clone(), "s", None).await.unwrap_err();
+        assert!(err.is_retryable(), "{err:?}");
+        let err = c.notify(body.clone(), "s", None).await.unwrap_err();
+        assert!(matches!(err, UpstreamError::Timeout(300)), "{err:?}");
+        assert_eq!(calls(&c, "notifications", "error"), 3);
+        drop(fake);
+        let (c, body) = direct_h2c(closed_port());
+        let err = c.notify(body, "s", None).await.unwrap_err();
+        assert!(matches!(err, UpstreamError::Connect(_)), "{err:?}");
+    }
+
+    #[actix_rt::test]
+    async fn over_http_1_notifications_use_the_general_client() {
+        let fake = FakeDelivery::start().await;
+        let settings = settings(Some("127.0.0.1"), true, false, Some(fake.port));
+        let c = DeliveryClient::for_notifications(settings, Arc::new(Metrics::new())).unwrap();
+        assert!(c.direct().is_none());
+        let body = serde_json::to_vec(&DeliveryRequest::default()).unwrap();
+        c.notify(body.into(), "s", None).await.unwrap();
+        assert_eq!(fake.requests().len(), 1);
+    }
+
+    fn closed_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .unwrap()
-            .port();
-        let err = local(port)
+            .port()
+    }
+
+    #[actix_rt::test]
+    async fn a_closed_port_is_a_connect_error() {
+        let err = local(closed_port())
             .deliver(&DeliveryRequest::default(), "s", None, "test")
             .await
             .unwrap_err();

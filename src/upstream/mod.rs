@@ -4,6 +4,7 @@
 
 pub mod artifact_source;
 pub mod delivery;
+pub mod direct_h2;
 pub mod geo;
 
 #[cfg(test)]

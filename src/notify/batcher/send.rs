@@ -51,22 +51,25 @@ pub struct Senders {
 
 impl Senders {
     /// `threads` lanes (0: one per core), each with a client built from `delivery`'s
-    /// settings.
-    pub fn new(delivery: &Arc<DeliveryClient>, threads: usize) -> Result<Self, UpstreamError> {
+    /// settings; `direct`: with the lean HTTP/2 client where it can serve
+    /// ([`DeliveryClient::for_notifications`]).
+    pub fn new(
+        delivery: &Arc<DeliveryClient>,
+        threads: usize,
+        direct: bool,
+    ) -> Result<Self, UpstreamError> {
         let threads = match threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
         let mut lanes = Vec::with_capacity(threads);
         for i in 0..threads {
-            let client = match i {
-                0 => delivery.clone(),
-                _ => Arc::new(DeliveryClient::new(
-                    delivery.settings.clone(),
-                    delivery.metrics.clone(),
-                )?),
+            let (settings, metrics) = (delivery.settings.clone(), delivery.metrics.clone());
+            let client = match direct {
+                true => DeliveryClient::for_notifications(settings, metrics)?,
+                false => DeliveryClient::new(settings, metrics)?,
             };
-            lanes.push(start_lane(i, client)?);
+            lanes.push(start_lane(i, Arc::new(client))?);
         }
         Ok(Self {
             lanes,

@@ -37,10 +37,12 @@ impl Harness {
             timeout: Duration::from_secs(2),
             notification_timeout: Duration::from_secs(2),
             offline: false,
-            http2_prior_knowledge: false,
+            // h2c, so calls go through the lean client, as in production.
+            http2_prior_knowledge: true,
         };
         let delivery = Arc::new(DeliveryClient::new(settings, metrics.clone()).unwrap());
-        let senders = Arc::new(Senders::new(&delivery, config.send_threads).unwrap());
+        let senders =
+            Arc::new(Senders::new(&delivery, config.send_threads, config.direct_http2).unwrap());
         let telemetry = Arc::new(TelemetryBuffer::new(true, 100));
         let backpressure = Arc::new(Backpressure::in_memory(0, Duration::ZERO));
         let batcher = Batcher::new(
@@ -101,6 +103,7 @@ fn config() -> BatcherConfig {
         telemetry_capacity: 100,
         // Two lanes: calls run on two threads and two connections, as in production.
         send_threads: 2,
+        direct_http2: true,
     }
 }
 

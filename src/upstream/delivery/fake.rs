@@ -83,7 +83,8 @@ impl FakeDelivery {
         .workers(1)
         .disable_signals()
         .shutdown_timeout(0)
-        .listen(listener)
+        // HTTP/1.1, and h2c for the notification lanes' lean client.
+        .listen_auto_h2c(listener)
         .unwrap()
         .run();
         let handle = server.handle();

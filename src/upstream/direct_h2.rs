@@ -1,0 +1,378 @@
+//! A lean HTTP/2 client for notification requests: one connection per Target host,
+//! held by each notification lane ([`crate::notify::batcher::send`]).
+//!
+//! Why not reqwest, which serves every other call: a notification is one small POST,
+//! sent tens of thousands of times a second, and reqwest's per-request work (its
+//! middleware layers, the pool checkout, a timer and a task per request, the response
+//! URL) cost ~20 µs of CPU per notification in the profile of loadtest/README.md, more
+//! than the HTTP/2 framing itself. Here a request is hyper's `send_request` on a
+//! connection kept open, under one timeout.
+//!
+//! It serves only what it can serve exactly like reqwest would:
+//! - h2c (`upstream.http2_prior_knowledge` over http), or https where the server
+//!   agrees to HTTP/2 by ALPN, verified against the system trust store as reqwest does
+//!   (rustls with the platform verifier);
+//! - no proxy in the environment (reqwest honours `HTTPS_PROXY` and friends; this
+//!   client does not speak to proxies).
+//!
+//! When a server answers https with HTTP/1.1 only, [`DirectH2::send`] says
+//! [`Sent::Unsupported`] and the caller goes back to reqwest for good.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderValue, USER_AGENT};
+use http::{Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use super::UpstreamError;
+
+/// The environment variables through which reqwest finds a proxy.
+const PROXY_VARIABLES: [&str; 6] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// How a send ended.
+pub enum Sent {
+    /// The server answered (any status).
+    Answered(StatusCode, Bytes),
+    Failed(UpstreamError),
+    /// The server chose HTTP/1.1 by ALPN: send through reqwest instead.
+    Unsupported,
+}
+
+/// Connections to Target's hosts, opened on first use and reopened when closed.
+pub struct DirectH2 {
+    /// `Some` for https.
+    tls: Option<tokio_rustls::TlsConnector>,
+    connect_timeout: Duration,
+    user_agent: HeaderValue,
+    /// By `host:port`. Each host's connection is opened by one caller while the
+    /// others wait on its lock.
+    hosts: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Idle>>>>>,
+}
+
+type Connection = SendRequest<Full<Bytes>>;
+
+/// A connection and when a request last started on it.
+struct Idle {
+    connection: Connection,
+    used: Instant,
+}
+
+/// A connection idle this long is not reused: a NAT or balancer on the way may have
+/// forgotten it without a word (reqwest's pool uses the same bound, `pool_idle_timeout`).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// While requests are open, a ping this often, answered within [`PING_TIMEOUT`],
+/// proves the connection alive; else it closes and the next request opens another.
+const PING_INTERVAL: Duration = Duration::from_secs(20);
+const PING_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl DirectH2 {
+    /// The client for these settings, or `None` when it cannot serve them exactly
+    /// as reqwest would (HTTP/1.1 over http, or a proxy in the environment).
+    pub fn for_settings(
+        secure: bool,
+        http2_prior_knowledge: bool,
+        connect_timeout: Duration,
+    ) -> Option<Self> {
+        let proxied = PROXY_VARIABLES
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|value| !value.is_empty()));
+        if proxied || (!secure && !http2_prior_knowledge) {
+            return None;
+        }
+        let tls = match secure {
+            true => match tls_connector(Vec::new()) {
+                Ok(tls) => Some(tls),
+                Err(error) => {
+                    tracing::warn!(%error, "notifications go through the general HTTP client");
+                    return None;
+                }
+            },
+            false => None,
+        };
+        Some(Self {
+            tls,
+            connect_timeout,
+            user_agent: HeaderValue::from_static(concat!("offerd/", env!("CARGO_PKG_VERSION"))),
+            hosts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// POSTs `body` as JSON to `url` and reads the whole answer, all within `timeout`.
+    pub async fn send(&self, url: &url::Url, body: Bytes, timeout: Duration) -> Sent {
+        match tokio::time::timeout(timeout, self.exchange(url, body)).await {
+            Ok(sent) => sent,
+            Err(_) => Sent::Failed(UpstreamError::Timeout(timeout.as_millis() as u64)),
+        }
+    }
+
+    async fn exchange(&self, url: &url::Url, body: Bytes) -> Sent {
+        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+            return Sent::Failed(UpstreamError::Other(format!("bad Delivery API URL: {url}")));
+        };
+        let uri = match url.as_str().parse::<Uri>() {
+            Ok(uri) => uri,
+            Err(e) => {
+                return Sent::Failed(UpstreamError::Other(format!("bad Delivery API URL: {e}")));
+            }
+        };
+        let mut connection = match self.connection(host, port).await {
+            Ok(connection) => connection,
+            Err(sent) => return sent,
+        };
+        let mut request = Request::post(uri);
+        if let Some(headers) = request.headers_mut() {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            headers.insert(USER_AGENT, self.user_agent.clone());
+        }
+        let request = match request.body(Full::new(body)) {
+            Ok(request) => request,
+            Err(e) => return Sent::Failed(UpstreamError::Other(e.to_string())),
+        };
+        // `ready` waits while the server's stream limit is reached.
+        if let Err(e) = connection.ready().await {
+            return Sent::Failed(transport(e));
+        }
+        let response = match connection.send_request(request).await {
+            Ok(response) => response,
+            Err(e) => return Sent::Failed(transport(e)),
+        };
+        let status = response.status();
+        match response.into_body().collect().await {
+            Ok(body) => Sent::Answered(status, body.to_bytes()),
+            Err(e) => Sent::Failed(transport(e)),
+        }
+    }
+
+    /// The open connection to `host:port`, opening one if there is none or it closed.
+    async fn connection(&self, host: &str, port: u16) -> Result<Connection, Sent> {
+        let slot = {
+            let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+            let key = format!("{host}:{port}");
+            hosts.entry(key).or_default().clone()
+        };
+        let mut slot = slot.lock().await;
+        let now = Instant::now();
+        if let Some(open) = slot.as_mut().filter(|idle| {
+            !idle.connection.is_closed() && now.duration_since(idle.used) < IDLE_TIMEOUT
+        }) {
+            open.used = now;
+            return Ok(open.connection.clone());
+        }
+        let opened = tokio::time::timeout(self.connect_timeout, self.open(host, port))
+            .await
+            .unwrap_or_else(|_| {
+                let ms = self.connect_timeout.as_millis() as u64;
+                Err(Sent::Failed(UpstreamError::Timeout(ms)))
+            })?;
+        *slot = Some(Idle {
+            connection: opened.clone(),
+            used: now,
+        });
+        Ok(opened)
+    }
+
+    async fn open(&self, host: &str, port: u16) -> Result<Connection, Sent> {
+        let tcp = TcpStream::connect((host, port))
+            .await
+            .map_err(|e| Sent::Failed(UpstreamError::Connect(format!("{host}:{port}: {e}"))))?;
+        // Small requests, many in flight: send each frame at once.
+        let _ = tcp.set_nodelay(true);
+        let Some(tls) = &self.tls else {
+            return handshake(tcp).await;
+        };
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| Sent::Failed(UpstreamError::Other(format!("bad host {host}: {e}"))))?;
+        let stream = tls
+            .connect(name, tcp)
+            .await
+            .map_err(|e| Sent::Failed(UpstreamError::Connect(format!("TLS with {host}: {e}"))))?;
+        if stream.get_ref().1.alpn_protocol() != Some(b"h2") {
+            return Err(Sent::Unsupported);
+        }
+        handshake(stream).await
+    }
+}
+
+/// The HTTP/2 handshake on `io`; the connection is driven by a task of the current
+/// runtime (the lane's), and ends when the last sender of it is dropped.
+async fn handshake<T>(io: T) -> Result<Connection, Sent>
+where
+    T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .keep_alive_interval(PING_INTERVAL)
+        .keep_alive_timeout(PING_TIMEOUT)
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| Sent::Failed(transport(e)))?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "notification connection closed");
+        }
+    });
+    Ok(sender)
+}
+
+/// Resets, closed connections and protocol errors may all succeed on a new
+/// connection, as with reqwest ([`super::delivery`]'s `classify`).
+fn transport(error: hyper::Error) -> UpstreamError {
+    use std::error::Error as _;
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    UpstreamError::Connect(message)
+}
+
+/// TLS as reqwest sets it up: the process's rustls provider (else aws-lc-rs), the
+/// platform's trust store (plus `extra_roots`), and ALPN offering HTTP/2 then HTTP/1.1.
+fn tls_connector(
+    extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+) -> Result<tokio_rustls::TlsConnector, String> {
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    let verifier = match extra_roots.is_empty() {
+        true => rustls_platform_verifier::Verifier::new(provider.clone()),
+        false => {
+            rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots, provider.clone())
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use http::Response;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A TLS server on `127.0.0.1:0` for `localhost`, with a certificate of its own,
+    /// that offers `alpn` and answers every HTTP/2 request `200 {}`.
+    async fn tls_server(alpn: &[u8]) -> (u16, CertificateDer<'static>) {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let cert = certified.cert.der().clone();
+        let key = PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], PrivateKeyDer::Pkcs8(key))
+            .unwrap();
+        config.alpn_protocols = vec![alpn.to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    continue;
+                };
+                let answer = hyper::service::service_fn(|_| async {
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{}"))))
+                });
+                tokio::spawn(
+                    hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), answer),
+                );
+            }
+        });
+        (port, cert)
+    }
+
+    fn client(roots: Vec<CertificateDer<'static>>) -> DirectH2 {
+        DirectH2 {
+            tls: Some(tls_connector(roots).unwrap()),
+            connect_timeout: Duration::from_secs(2),
+            user_agent: HeaderValue::from_static("offerd/test"),
+            hosts: Mutex::default(),
+        }
+    }
+
+    fn url(port: u16) -> url::Url {
+        url::Url::parse(&format!(
+            "https://localhost:{port}/rest/v1/delivery?client=a"
+        ))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn https_with_http2_by_alpn_is_served_on_one_verified_connection() {
+        let (port, cert) = tls_server(b"h2").await;
+        let direct = client(vec![cert]);
+        for _ in 0..3 {
+            match direct
+                .send(
+                    &url(port),
+                    Bytes::from_static(b"{}"),
+                    Duration::from_secs(2),
+                )
+                .await
+            {
+                Sent::Answered(status, body) => {
+                    assert_eq!(status, StatusCode::OK);
+                    assert_eq!(&body[..], b"{}");
+                }
+                Sent::Failed(error) => panic!("{error}"),
+                Sent::Unsupported => panic!("unsupported"),
+            }
+        }
+        assert_eq!(direct.hosts.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_certificate_outside_the_trust_store_is_refused() {
+        let (port, _) = tls_server(b"h2").await;
+        let direct = client(Vec::new());
+        match direct
+            .send(&url(port), Bytes::new(), Duration::from_secs(2))
+            .await
+        {
+            Sent::Failed(UpstreamError::Connect(message)) => {
+                assert!(message.contains("TLS"), "{message}")
+            }
+            _ => panic!("an unknown issuer was trusted"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_that_chooses_http_1_1_is_left_to_the_general_client() {
+        let (port, cert) = tls_server(b"http/1.1").await;
+        let direct = client(vec![cert]);
+        let sent = direct
+            .send(&url(port), Bytes::new(), Duration::from_secs(2))
+            .await;
+        assert!(matches!(sent, Sent::Unsupported));
+    }
+}
