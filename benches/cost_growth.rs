@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use offerd::client::GetOffersOptions;
-use offerd::client::on_device;
-use offerd::client::prepare::ClientSettings;
 use offerd::engine::{Artifact, ArtifactFormat, ArtifactProvenance, CompiledArtifact, RandomIds};
+use offerd::sdk::on_device;
+use offerd::sdk::prepare::ClientSettings;
 use serde_json::{Value, json};
 
 #[cfg(feature = "mimalloc")]
@@ -227,7 +227,7 @@ fn synthetic_request(activities: usize, mboxes: usize) -> Value {
     })
 }
 
-/// The get_offers path as the service runs it (`client::on_device::get_offers`: prepare,
+/// The get_offers path as the service runs it (`sdk::on_device::get_offers`: prepare,
 /// decide, SDK response). Returns the notifications owed and the response tokens answered.
 fn get_offers(artifact: &CompiledArtifact, options: &GetOffersOptions) -> (usize, usize) {
     let settings = ClientSettings {

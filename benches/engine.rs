@@ -1,5 +1,5 @@
 //! Engine throughput: the pure get_offers path (prepare the request, decide, build the
-//! SDK response: `client::on_device::get_offers`, the step the service's DecisionActors
+//! SDK response: `sdk::on_device::get_offers`, the step the service's DecisionActors
 //! run) on the peers' request bodies and on the real customer artifact.
 //!
 //! Run with `cargo bench --bench engine`; needs `../shared` beside the project.
@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use offerd::client::GetOffersOptions;
-use offerd::client::on_device;
-use offerd::client::prepare::ClientSettings;
 use offerd::engine::{Artifact, ArtifactFormat, ArtifactProvenance, CompiledArtifact, RandomIds};
+use offerd::sdk::on_device;
+use offerd::sdk::prepare::ClientSettings;
 
 /// The service's allocator, so the figures are the service's.
 #[cfg(feature = "mimalloc")]

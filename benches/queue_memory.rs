@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
 use offerd::client::GetOffersOptions;
-use offerd::client::on_device;
-use offerd::client::prepare::ClientSettings;
 use offerd::engine::{Artifact, ArtifactFormat, ArtifactProvenance, CompiledArtifact, RandomIds};
 use offerd::notify::batcher::queue::Queue;
 use offerd::notify::owed::Owed;
+use offerd::sdk::on_device;
+use offerd::sdk::prepare::ClientSettings;
 
 /// Live heap bytes.
 static LIVE: AtomicIsize = AtomicIsize::new(0);
@@ -78,7 +78,7 @@ fn main() {
     );
 }
 
-/// What one call owes: the notifications of `client::on_device::get_offers`, compacted.
+/// What one call owes: the notifications of `sdk::on_device::get_offers`, compacted.
 fn owed_by_one_call(artifact: &CompiledArtifact, options: &GetOffersOptions) -> Owed {
     let settings = ClientSettings {
         client: "demo",

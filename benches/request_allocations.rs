@@ -1,5 +1,5 @@
 //! Heap allocations per request on the get_offers path as the HTTP handler runs it: parse
-//! the body, prepare, decide, build the SDK response (`client::on_device::get_offers`),
+//! the body, prepare, decide, build the SDK response (`sdk::on_device::get_offers`),
 //! serialize it. Counted by a global
 //! allocator that tallies calls and bytes; the figures do not depend on the allocator
 //! offerd runs with.
@@ -12,9 +12,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use offerd::client::GetOffersOptions;
-use offerd::client::on_device;
-use offerd::client::prepare::ClientSettings;
 use offerd::engine::{Artifact, ArtifactFormat, ArtifactProvenance, CompiledArtifact, RandomIds};
+use offerd::sdk::on_device;
+use offerd::sdk::prepare::ClientSettings;
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 static BYTES: AtomicUsize = AtomicUsize::new(0);

@@ -30,8 +30,10 @@
 //! - [`actors`]: Supervisor, ArtifactRefresher, DecisionActors.
 //! - [`notify`]: the notification pipeline, owe -> spool -> batch -> send -> acknowledge:
 //!   owed notifications as bytes, the durable spool, the Batcher and its senders.
-//! - [`client`]: `TargetClient`, what the Target SDKs offer, and the SDK's get_offers
-//!   contract around a decision (options, cookies, request completion, the answer), pure.
+//! - [`sdk`]: the SDK's get_offers contract around a decision (options, validation,
+//!   request completion, cookies, the answer), pure.
+//! - [`client`]: `TargetClient`, what the Target SDKs offer, driving the actors and the
+//!   upstreams around [`sdk`].
 //! - [`http`]: the actix-web adapter over the client; its route table is the OpenAPI
 //!   document (`http/openapi.rs`, served at `/openapi.json`).
 //! - [`upstream`]: Delivery API, artifact and geo clients.
@@ -48,6 +50,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod notify;
+pub mod sdk;
 pub mod store;
 pub mod upstream;
 pub mod warn_every;

@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use offerd::client::GetOffersOptions;
-use offerd::client::on_device;
-use offerd::client::prepare::ClientSettings;
 use offerd::engine::{Artifact, ArtifactProvenance, CompiledArtifact, RandomIds};
+use offerd::sdk::on_device;
+use offerd::sdk::prepare::ClientSettings;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 

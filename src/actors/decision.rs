@@ -22,9 +22,9 @@ use std::sync::Arc;
 use actix::prelude::*;
 use tokio::sync::Semaphore;
 
-use crate::client::on_device::{self, OnDevice};
-use crate::client::prepare::PreparedRequest;
 use crate::engine::RandomIds;
+use crate::sdk::on_device::{self, OnDevice};
+use crate::sdk::prepare::PreparedRequest;
 use crate::store::LoadedArtifact;
 
 /// Decide one prepared request against `artifact`, on-device.

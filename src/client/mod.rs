@@ -10,9 +10,9 @@
 //! `resolve_geo`, `decide_on_worker` (a DecisionActor runs [`on_device::decide`], pure:
 //! the decision and the SDK's answer, [`response`]), `record_telemetry`, `owe` the
 //! notifications — or `decide_server_side`: Target's edge decides, `record_telemetry`,
-//! the same answer, and the edge cluster learned. The SDK's contract lives in the
-//! modules below ([`options`], [`cookies`], [`prepare`], [`response`],
-//! [`on_device`]); this file holds what needs I/O or the service's state.
+//! the same answer, and the edge cluster learned. The SDK's contract, pure, lives a
+//! layer below in [`crate::sdk`]; this folder holds what needs I/O or the service's
+//! state.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,24 +21,18 @@ use actix::Addr;
 use arc_swap::ArcSwapOption;
 
 mod attributes;
-pub mod cookies;
-pub mod on_device;
-pub mod options;
-pub mod prepare;
-pub mod response;
 mod route;
-mod validate;
 
+use crate::sdk::on_device::OnDevice;
+pub use crate::sdk::options::{GetOffersOptions, ResultNaming, SendNotificationsOptions};
+use crate::sdk::prepare::{self, ClientSettings, PreparedRequest};
+pub use crate::sdk::response::{self, ResponseMeta, TargetDeliveryResponse};
+pub(crate) use crate::sdk::validate::validate_notifications;
+use crate::sdk::validate::validate_request;
 use crate::warn_every::WarnEvery;
 pub use attributes::Attributes;
 use attributes::{add_mboxes, attributes_of};
-use on_device::OnDevice;
-pub use options::{GetOffersOptions, ResultNaming, SendNotificationsOptions};
-use prepare::{ClientSettings, PreparedRequest};
-pub use response::{ResponseMeta, TargetDeliveryResponse};
 use route::{Route, route};
-pub(crate) use validate::validate_notifications;
-use validate::validate_request;
 
 use crate::actors::decision::{Decide, DecideError, Decisions};
 use crate::actors::supervisor::{Resources, Shutdown, ShutdownReport, Started, Supervisor};
@@ -77,6 +71,12 @@ pub enum ClientError {
     /// offerd is shutting down or broken.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<crate::sdk::validate::InvalidRequest> for ClientError {
+    fn from(invalid: crate::sdk::validate::InvalidRequest) -> Self {
+        Self::InvalidRequest(invalid.0)
+    }
 }
 
 /// A handle to a running offerd; cheap to clone.

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use super::ClientError;
-use super::prepare::PreparedRequest;
 use crate::engine::remote_dependency;
 use crate::model::DecisioningMethod;
+use crate::sdk::prepare::PreparedRequest;
 use crate::store::LoadedArtifact;
 
 /// Where a call is decided.

@@ -9,7 +9,6 @@ use serde_json::Value;
 use super::runner::CaseRun;
 use super::suite::Case;
 use crate::client::GetOffersOptions;
-use crate::client::prepare::{self, ClientSettings};
 use crate::engine::telemetry;
 use crate::engine::{
     Artifact, ArtifactProvenance, CompiledArtifact, DecisionInput, RandomIds, decide,
@@ -17,6 +16,7 @@ use crate::engine::{
 use crate::model::{
     DecisioningMethod, DeliveryRequest, ExecutionMode, Notification, Telemetry, TelemetryEntry,
 };
+use crate::sdk::prepare::{self, ClientSettings};
 use crate::upstream::geo::geo_from_payload;
 
 /// Decides `case` and collects what it returned and what it sent upstream.

@@ -58,7 +58,7 @@ impl IdGenerator for RandomIds {
 /// Everything one decision reads besides the artifact.
 pub struct DecisionInput<'a> {
     /// The request, already completed (visitor id, request id, geo) by
-    /// [`crate::client::prepare`].
+    /// [`crate::sdk::prepare`].
     pub request: &'a DeliveryRequest,
     /// Target client code.
     pub client: &'a str,

@@ -259,7 +259,7 @@ fn check_request(request: &DeliveryRequest) -> Result<(), ApiError> {
     }
     lengths.result()?;
     check_mbox_names(request)?;
-    validate_notifications(request)?;
+    validate_notifications(request).map_err(crate::client::ClientError::from)?;
     Ok(())
 }
 

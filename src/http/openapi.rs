@@ -7,7 +7,7 @@
 //! served, on its listener, so the two cannot drift.
 //!
 //! The schemas come from the types the handlers parse and answer (`#[derive(ToSchema)]`
-//! in `model/`, `client/options.rs`, `client/response.rs`, `client/attributes.rs`,
+//! in `model/`, `sdk/options.rs`, `sdk/response.rs`, `client/attributes.rs`,
 //! `routes.rs`); the few bodies a handler writes with `json!` are described in
 //! `bodies.rs`, the operations in `operations.rs`. The document follows
 //! the server's configuration: the bearer requirement (and its 401) appears where

@@ -12,12 +12,12 @@ use serde_json::json;
 use super::delivery;
 use super::error::{ApiError, DELIVERY_API_PATH};
 use super::openapi::{self, Verb};
-use crate::client::cookies::Cookie;
 use crate::client::{
     GetOffersOptions, ResponseMeta, ResultNaming, SendNotificationsOptions, TargetClient,
     TargetDeliveryResponse,
 };
 use crate::model::{CustomerId, DecisioningMethod, DeliveryRequest};
+use crate::sdk::cookies::Cookie;
 
 /// Registers every route; any other method on a known path is a JSON 405 with `Allow`.
 pub fn configure(cfg: &mut web::ServiceConfig) {

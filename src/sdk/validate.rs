@@ -1,8 +1,12 @@
 //! What a get_offers or send_notifications call must hold before anything is decided
 //! or queued: the same checks the SDKs make, as 400s instead of thrown errors.
 
-use super::ClientError;
 use crate::model::{DeliveryRequest, ExecuteRequest, PrefetchRequest};
+
+/// Why a request cannot be decided or queued, in words for the caller (a 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidRequest(pub String);
 
 /// `{}`: no field at all (JSON `null` fields read as absent).
 fn is_empty_execute(execute: &ExecuteRequest) -> bool {
@@ -16,8 +20,8 @@ fn is_empty_prefetch(prefetch: &PrefetchRequest) -> bool {
         && prefetch.extra.is_empty()
 }
 
-pub(super) fn validate_request(request: &DeliveryRequest) -> Result<(), ClientError> {
-    let invalid = |msg: &str| Err(ClientError::InvalidRequest(msg.to_string()));
+pub fn validate_request(request: &DeliveryRequest) -> Result<(), InvalidRequest> {
+    let invalid = |msg: &str| Err(InvalidRequest(msg.to_string()));
     // As the Node SDK checks: an empty `execute: {}` or `prefetch: {}` is fine (the SDK
     // itself sends one when it has filtered out an invalid mbox); one that names fields
     // but nothing to decide is not.
@@ -45,15 +49,13 @@ pub(super) fn validate_request(request: &DeliveryRequest) -> Result<(), ClientEr
         .enumerate()
     {
         if mbox.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
-            return Err(ClientError::InvalidRequest(format!(
-                "mbox #{i} has no name"
-            )));
+            return Err(InvalidRequest(format!("mbox #{i} has no name")));
         }
     }
     Ok(())
 }
 
-pub(crate) fn validate_notifications(request: &DeliveryRequest) -> Result<(), ClientError> {
+pub fn validate_notifications(request: &DeliveryRequest) -> Result<(), InvalidRequest> {
     for (i, n) in request.notifications.iter().flatten().enumerate() {
         let problem = if n.id.as_deref().is_none_or(str::is_empty) {
             Some("id")
@@ -65,7 +67,7 @@ pub(crate) fn validate_notifications(request: &DeliveryRequest) -> Result<(), Cl
             None
         };
         if let Some(field) = problem {
-            return Err(ClientError::InvalidRequest(format!(
+            return Err(InvalidRequest(format!(
                 "notifications[{i}].{field} is required"
             )));
         }
