@@ -9,8 +9,23 @@ use serde_json::{Map, Value};
 
 use super::artifact::{Artifact, ArtifactError, Rule};
 use super::json_logic::Condition;
-use super::postprocess;
 use crate::model::ResponseTokens;
+
+/// Response tokens copied from rule meta when the artifact lists them.
+const META_TOKENS: [&str; 12] = [
+    "activity.id",
+    "activity.name",
+    "activity.type",
+    "experience.id",
+    "experience.name",
+    "location.id",
+    "location.name",
+    "location.type",
+    "offer.id",
+    "offer.name",
+    "option.id",
+    "option.name",
+];
 
 /// A rule with its condition compiled and the values a decision needs precomputed.
 #[derive(Debug)]
@@ -163,11 +178,27 @@ fn compile_rule(
         .map(js_string)
         .unwrap_or_else(|| "undefined".to_string());
     Ok(CompiledRule {
-        response_tokens: postprocess::rule_tokens(response_tokens, &rule.meta),
+        response_tokens: rule_tokens(response_tokens, &rule.meta),
         rule,
         condition,
         activity_id,
     })
+}
+
+/// A rule's response tokens when the request adds no geo: its listed meta values, then
+/// the decisioning method. Made once, when the artifact is compiled.
+fn rule_tokens(listed: &HashSet<String>, meta: &Map<String, Value>) -> ResponseTokens {
+    let mut tokens = Map::new();
+    for key in META_TOKENS {
+        if let Some(value) = meta.get(key).filter(|_| listed.contains(key)) {
+            tokens.insert(key.into(), value.clone());
+        }
+    }
+    tokens.insert(
+        "activity.decisioningMethod".into(),
+        Value::from("on-device"),
+    );
+    ResponseTokens::new(tokens)
 }
 
 /// A JSON value as JavaScript's `String(value)` renders it (numbers without ".0").

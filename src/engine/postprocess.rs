@@ -1,7 +1,6 @@
 //! What happens to a matched rule's consequence before it is returned: execute and
 //! prefetch shaping, response tokens, and campaign macros in HTML and actions.
 
-use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use regex::{Captures, Regex};
@@ -9,22 +8,6 @@ use serde_json::{Map, Value};
 
 use super::compiled::{CompiledArtifact, js_string};
 use crate::model::{Geo, Metric, MetricType, OfferOption, OptionType, ResponseTokens};
-
-/// Response tokens copied from rule meta when the artifact lists them.
-const META_TOKENS: [&str; 12] = [
-    "activity.id",
-    "activity.name",
-    "activity.type",
-    "experience.id",
-    "experience.name",
-    "location.id",
-    "location.name",
-    "location.type",
-    "offer.id",
-    "offer.name",
-    "option.id",
-    "option.name",
-];
 
 /// Execute: drop options with neither type nor content, strip event tokens (the
 /// display is notified by offerd itself) and keep only click metrics.
@@ -53,22 +36,6 @@ pub(crate) fn prepare_prefetch(options: &mut [OfferOption], metrics: &[Metric]) 
             option.event_token = metric.event_token.clone();
         }
     }
-}
-
-/// A rule's response tokens when the request adds no geo: its listed meta values, then
-/// the decisioning method. Made once, when the artifact is compiled.
-pub(crate) fn rule_tokens(listed: &HashSet<String>, meta: &Map<String, Value>) -> ResponseTokens {
-    let mut tokens = Map::new();
-    for key in META_TOKENS {
-        if let Some(value) = meta.get(key).filter(|_| listed.contains(key)) {
-            tokens.insert(key.into(), value.clone());
-        }
-    }
-    tokens.insert(
-        "activity.decisioningMethod".into(),
-        Value::from("on-device"),
-    );
-    ResponseTokens::new(tokens)
 }
 
 /// The geo response tokens the artifact lists, the same for every option of a

@@ -11,8 +11,8 @@ use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
+use super::body::parse;
 use super::error::ApiError;
-use super::routes::parse;
 use crate::client::{
     GetOffersOptions, SendNotificationsOptions, TargetClient, validate_notifications,
 };

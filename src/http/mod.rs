@@ -4,6 +4,7 @@
 
 pub mod access_log;
 mod auth;
+mod body;
 mod delivery;
 pub mod error;
 pub mod openapi;

@@ -25,7 +25,7 @@ use utoipa::openapi::{
     Tag,
 };
 
-use super::routes::AttributesBody;
+use super::body::AttributesBody;
 use crate::client::{Attributes, GetOffersOptions, TargetClient, TargetDeliveryResponse};
 use crate::config::Config;
 use crate::model::{DeliveryRequest, DeliveryResponse};

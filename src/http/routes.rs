@@ -5,10 +5,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
+use super::body::{AttributesBody, parse};
 use super::delivery;
 use super::error::{ApiError, DELIVERY_API_PATH};
 use super::openapi::{self, Verb};
@@ -16,7 +16,7 @@ use crate::client::{
     GetOffersOptions, ResponseMeta, ResultNaming, SendNotificationsOptions, TargetClient,
     TargetDeliveryResponse,
 };
-use crate::model::{CustomerId, DecisioningMethod, DeliveryRequest};
+use crate::model::DecisioningMethod;
 use crate::sdk::cookies::Cookie;
 
 /// Registers every route; any other method on a known path is a JSON 405 with `Allow`.
@@ -79,24 +79,6 @@ async fn method_not_allowed(req: HttpRequest, allow: &'static str) -> HttpRespon
         actix_web::http::header::HeaderValue::from_static(allow),
     );
     response
-}
-
-/// Parses a JSON body whatever its content type (`curl -d` sends a form type), naming
-/// the offending field on error.
-pub(super) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    if body.is_empty() {
-        return Err(ApiError::bad_request("the body must be a JSON object"));
-    }
-    let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        if path == "." {
-            ApiError::bad_request(format!("invalid JSON body: {inner}"))
-        } else {
-            ApiError::bad_request(format!("invalid JSON body at {path}: {inner}"))
-        }
-    })
 }
 
 async fn offers(
@@ -185,28 +167,6 @@ async fn notifications(
     let count = options.request.notifications.as_ref().map_or(0, Vec::len);
     client.send_notifications(options).await?;
     Ok(HttpResponse::Accepted().json(json!({"accepted": count})))
-}
-
-/// `POST /v1/attributes`: the mboxes to read and, optionally, the usual get_offers
-/// options (a request with visitor and context).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub(super) struct AttributesBody {
-    /// The mboxes whose attributes to read (names not blank).
-    #[schema(min_items = 1, pattern = r"\S")]
-    #[serde(alias = "mboxNames")]
-    mbox_names: Vec<String>,
-    #[serde(default)]
-    request: Option<DeliveryRequest>,
-    #[serde(default, alias = "targetCookie")]
-    target_cookie: Option<String>,
-    #[serde(default, alias = "targetLocationHint")]
-    target_location_hint: Option<String>,
-    #[serde(default, alias = "sessionId")]
-    session_id: Option<String>,
-    #[serde(default, alias = "customerIds")]
-    customer_ids: Option<Vec<CustomerId>>,
-    #[serde(default, alias = "decisioningMethod")]
-    decisioning_method: Option<DecisioningMethod>,
 }
 
 async fn attributes(

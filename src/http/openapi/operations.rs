@@ -8,7 +8,7 @@ use utoipa::openapi::{ContentBuilder, Header, ObjectBuilder, Ref, RefOr, Require
 
 use crate::client::{Attributes, GetOffersOptions, TargetDeliveryResponse};
 use crate::config::Config;
-use crate::http::routes::AttributesBody;
+use crate::http::body::AttributesBody;
 use crate::model::{DeliveryRequest, DeliveryResponse};
 
 fn schema_ref(name: &str) -> RefOr<Schema> {
