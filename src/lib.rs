@@ -39,6 +39,20 @@
 //! - [`upstream`]: Delivery API, artifact and geo clients.
 //! - [`store`], [`metrics`], [`config`]: shared state and settings.
 //! - [`conformance`]: Adobe's conformance suite runner (tests and `offerd conformance`).
+//!
+//! Layers, highest first; a module uses only the layers below its own
+//! (`tests/layers.rs` checks every `crate::` path against this table):
+//!
+//! ```text
+//!   http, conformance
+//!   client
+//!   actors
+//!   notify
+//!   sdk, store, upstream
+//!   engine
+//!   config
+//!   model, metrics, logging, warn_every
+//! ```
 
 pub mod actors;
 pub mod client;

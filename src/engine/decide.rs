@@ -572,7 +572,9 @@ mod tests {
 
     use super::*;
     use crate::engine::{Artifact, ArtifactProvenance, RandomIds};
-    use crate::upstream::artifact_source::DEMO_ARTIFACT;
+
+    /// The embedded demo, read here rather than from `upstream`, a layer above.
+    const DEMO_ARTIFACT: &str = include_str!("../../examples/demo-artifact.json");
 
     fn conditions(trace: &Value) -> usize {
         let target = &trace["evaluatedCampaignTargets"][0];
