@@ -90,9 +90,9 @@ fn json() -> impl Strategy<Value = Value> {
 fn artifacts() -> Vec<CompiledArtifact> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut paths = vec![root.join("examples/demo-artifact.json")];
-    if let Ok(dir) = std::fs::read_dir(root.join("../shared/target-sdk-testing/schema/artifacts")) {
-        paths.extend(dir.flatten().map(|e| e.path()));
-    }
+    let suite = testkit::shared::suite_dir().join("artifacts");
+    let dir = std::fs::read_dir(&suite).unwrap_or_else(|e| panic!("{}: {e}", suite.display()));
+    paths.extend(dir.flatten().map(|e| e.path()));
     paths
         .iter()
         .filter_map(|p| std::fs::read(p).ok())

@@ -1,6 +1,6 @@
 use super::*;
 use crate::upstream::fake_upstream::{
-    ArtifactReply, FakeUpstream, ab_simple, eventually, shared_asset, with_build,
+    ArtifactReply, FakeUpstream, ab_simple, eventually, with_build,
 };
 
 const REAL_ORG: &str = "74F652E95F1B16FE0A495C92@AdobeOrg";
@@ -73,7 +73,7 @@ fn served(body: Vec<u8>, etag: &str) -> ArtifactReply {
 
 #[actix_rt::test]
 async fn a_file_artifact_is_loaded_counted_and_traced() {
-    let Some(artifact) = ab_simple() else { return };
+    let artifact = ab_simple();
     let path = std::env::temp_dir().join(format!("offerd-refresher-{}.json", uuid::Uuid::new_v4()));
     std::fs::write(&path, &artifact).unwrap();
     let app = Harness::start(config(path.to_str().unwrap(), 0));
@@ -102,7 +102,7 @@ async fn a_file_artifact_is_loaded_counted_and_traced() {
 
 #[actix_rt::test]
 async fn http_polls_with_the_etag_and_a_304_is_unchanged() {
-    let Some(artifact) = ab_simple() else { return };
+    let artifact = ab_simple();
     let upstream = FakeUpstream::start(served(artifact, "\"v1\"")).await;
     let app = Harness::start(config(&format!("{}/rules.json", upstream.base), 0));
 
@@ -118,7 +118,7 @@ async fn http_polls_with_the_etag_and_a_304_is_unchanged() {
 
 #[actix_rt::test]
 async fn a_new_artifact_is_picked_up_on_the_next_poll() {
-    let Some(artifact) = ab_simple() else { return };
+    let artifact = ab_simple();
     let upstream = FakeUpstream::start(served(with_build(&artifact, 1), "\"b1\"")).await;
     let app = Harness::start(config(&format!("{}/rules.json", upstream.base), 1));
     app.loaded().await;
@@ -134,7 +134,7 @@ async fn a_new_artifact_is_picked_up_on_the_next_poll() {
 
 #[actix_rt::test]
 async fn garbage_and_errors_keep_the_last_good_artifact() {
-    let Some(artifact) = ab_simple() else { return };
+    let artifact = ab_simple();
     let upstream = FakeUpstream::start(served(with_build(&artifact, 1), "\"b1\"")).await;
     let app = Harness::start(config(&format!("{}/rules.json", upstream.base), 0));
     app.loaded().await;
@@ -167,9 +167,7 @@ async fn garbage_and_errors_keep_the_last_good_artifact() {
 
 #[actix_rt::test]
 async fn the_real_rules_bin_decodes_over_http() {
-    let Some(bin) = shared_asset("real-artifact/rules.bin") else {
-        return;
-    };
+    let bin = testkit::shared::file("real-artifact/rules.bin");
     let upstream = FakeUpstream::start(served(bin, "\"bin\"")).await;
     let location = format!("{}/rules.bin", upstream.base);
     let app = Harness::start(config(&location, 0));
@@ -191,7 +189,7 @@ async fn the_real_rules_bin_decodes_over_http() {
 
 #[actix_rt::test]
 async fn an_inline_payload_is_loaded_once() {
-    let Some(artifact) = ab_simple() else { return };
+    let artifact = ab_simple();
     let mut config = config("ignored.json", 1);
     config.artifact.payload = Some(String::from_utf8(artifact).unwrap());
     let app = Harness::start(config);
@@ -203,7 +201,7 @@ async fn an_inline_payload_is_loaded_once() {
 
 #[actix_rt::test]
 async fn a_failed_first_load_is_retried_before_the_next_poll() {
-    let Some(artifact) = ab_simple() else { return };
+    let artifact = ab_simple();
     let upstream = FakeUpstream::start(ArtifactReply::Status(503)).await;
     let app = Harness::start(config(&format!("{}/rules.json", upstream.base), 300));
     assert!(eventually(3, || app.store.status().failures >= 1).await);
@@ -217,7 +215,7 @@ async fn a_failed_first_load_is_retried_before_the_next_poll() {
 
 #[actix_rt::test]
 async fn concurrent_refreshes_never_overlap_and_all_get_an_answer() {
-    let Some(artifact) = ab_simple() else { return };
+    let artifact = ab_simple();
     let upstream = FakeUpstream::start(served(artifact, "\"v1\"")).await;
     let app = Harness::start(config(&format!("{}/rules.json", upstream.base), 0));
     let outcomes = futures_util::future::join_all((0..4).map(|_| app.addr.send(RefreshNow))).await;

@@ -655,23 +655,9 @@ mod tests {
         }
     }
 
-    /// The published suite: `../shared/target-sdk-testing/schema` from the project
-    /// root (one level further up from a helper crate), or `TARGET_SDK_TESTING_DIR`.
-    fn published_suite_dir() -> PathBuf {
-        if let Some(dir) = std::env::var_os("TARGET_SDK_TESTING_DIR") {
-            return PathBuf::from(dir);
-        }
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let near = root.join("../shared/target-sdk-testing/schema");
-        if near.is_dir() {
-            return near;
-        }
-        root.join("../../shared/target-sdk-testing/schema")
-    }
-
     #[test]
     fn loads_the_published_suite() {
-        let dir = published_suite_dir();
+        let dir = testkit::shared::suite_dir();
         let suites = load_suites(&dir).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(suites.len(), 18);
         let cases: Vec<&Case> = suites.iter().flat_map(|s| &s.cases).collect();

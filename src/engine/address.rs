@@ -624,12 +624,8 @@ mod tests {
 
     #[test]
     fn trace_suite_page_objects() {
-        let raw = std::fs::read_to_string(
-            "/work/shared/target-sdk-testing/schema/models/TEST_SUITE_TRACE.json",
-        );
-        let Ok(raw) = raw else {
-            return; // fixture not available outside the dev box
-        };
+        let path = testkit::shared::suite_dir().join("models/TEST_SUITE_TRACE.json");
+        let raw = std::fs::read_to_string(&path).unwrap();
         let suite: Value = serde_json::from_str(&raw).unwrap();
         let mut seen = 0;
         visit(&suite, &mut |obj| {

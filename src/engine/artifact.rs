@@ -175,21 +175,12 @@ impl Artifact {
 mod tests {
     use super::*;
 
-    const ORG: &str = "74F652E95F1B16FE0A495C92@AdobeOrg";
-
-    fn shared(path: &str) -> Option<Vec<u8>> {
-        std::fs::read(format!("{}/../shared/{path}", env!("CARGO_MANIFEST_DIR"))).ok()
-    }
+    use testkit::shared::REAL_ARTIFACT_ORG as ORG;
 
     #[test]
     fn the_real_rules_bin_decodes_to_exactly_rules_json() {
-        let (Some(bin), Some(json)) = (
-            shared("real-artifact/rules.bin"),
-            shared("real-artifact/rules.json"),
-        ) else {
-            eprintln!("shared/real-artifact not found; skipping");
-            return;
-        };
+        let bin = testkit::shared::file("real-artifact/rules.bin");
+        let json = testkit::shared::file("real-artifact/rules.json");
         let decoded = obfuscation::deobfuscate(&bin, ORG).unwrap();
         let decoded: Value = serde_json::from_slice(&decoded).unwrap();
         let expected: Value = serde_json::from_slice(&json).unwrap();
@@ -214,13 +205,12 @@ mod tests {
             Artifact::from_json(br#"{"version": "1.0.0", "rules": {"mboxes": {"m": [{"x": 1}]}}}"#),
             Err(ArtifactError::InvalidJson(_))
         ));
-        if let Some(bin) = shared("real-artifact/rules.bin") {
-            assert!(matches!(
-                Artifact::from_obfuscated(&bin, "wrong@AdobeOrg"),
-                Err(ArtifactError::Obfuscation(_))
-            ));
-            assert!(Artifact::from_obfuscated(&bin[..20], ORG).is_err());
-        }
+        let bin = testkit::shared::file("real-artifact/rules.bin");
+        assert!(matches!(
+            Artifact::from_obfuscated(&bin, "wrong@AdobeOrg"),
+            Err(ArtifactError::Obfuscation(_))
+        ));
+        assert!(Artifact::from_obfuscated(&bin[..20], ORG).is_err());
     }
 
     #[test]

@@ -115,9 +115,7 @@ fn js_parse_int(text: &str) -> Option<i64> {
 mod tests {
     use super::*;
 
-    const ORG: &str = "74F652E95F1B16FE0A495C92@AdobeOrg";
-    const BIN: &str = "/work/shared/real-artifact/rules.bin";
-    const JSON: &str = "/work/shared/real-artifact/rules.json";
+    use testkit::shared::REAL_ARTIFACT_ORG as ORG;
 
     fn obfuscate(header: &[u8; 8], key: &[u8; 32], org: &str, json: &str) -> Vec<u8> {
         let full_key: Vec<u8> = org.bytes().chain(key.iter().copied()).collect();
@@ -133,16 +131,10 @@ mod tests {
 
     const KEY: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
 
+    /// That it decodes to exactly rules.json is `engine::artifact`'s test.
     #[test]
-    fn real_artifact_decodes() {
-        let (Ok(bin), Ok(json)) = (std::fs::read(BIN), std::fs::read(JSON)) else {
-            return; // fixtures only exist on the dev box
-        };
-        let decoded = deobfuscate(&bin, ORG).unwrap();
-        let got: serde_json::Value = serde_json::from_slice(&decoded).unwrap();
-        let want: serde_json::Value = serde_json::from_slice(&json).unwrap();
-        assert_eq!(got, want);
-
+    fn the_real_rules_bin_refuses_another_org_and_a_cut_file() {
+        let bin = testkit::shared::file("real-artifact/rules.bin");
         let wrong = deobfuscate(&bin, "74F652E95F1B16FE0A495C92@InvalidOrg");
         assert_eq!(wrong, Err(ObfuscationError::WrongKey));
         assert_eq!(

@@ -2,7 +2,6 @@
 //! test switches at will and whose hits it counts. Used by the artifact source, geo
 //! and refresher tests.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -164,24 +163,10 @@ pub(crate) fn sample_geo() -> Value {
     })
 }
 
-/// A file of the shared reference material (`<repo>/../shared/<rel>`), or `None`
-/// (with a message) when it is absent, so the calling test can skip.
-pub(crate) fn shared_asset(rel: &str) -> Option<Vec<u8>> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared")
-        .join(rel);
-    match std::fs::read(&path) {
-        Ok(bytes) => Some(bytes),
-        Err(e) => {
-            eprintln!("skipping: {} is not available ({e})", path.display());
-            None
-        }
-    }
-}
-
 /// `TEST_ARTIFACT_AB_SIMPLE.json` of the conformance suite.
-pub(crate) fn ab_simple() -> Option<Vec<u8>> {
-    shared_asset("target-sdk-testing/schema/artifacts/TEST_ARTIFACT_AB_SIMPLE.json")
+pub(crate) fn ab_simple() -> Vec<u8> {
+    let path = testkit::shared::suite_dir().join("artifacts/TEST_ARTIFACT_AB_SIMPLE.json");
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
 /// The same artifact with `meta.build` set, to tell two downloads apart.
