@@ -15,6 +15,10 @@ use serde::Deserialize;
 
 use crate::model::DecisioningMethod;
 
+mod aliases;
+pub use aliases::ALIASES;
+use aliases::Renamed;
+
 /// Why the configuration is unusable. Each variant's message is complete on its own
 /// (no source chain), so it is printed once.
 #[derive(Debug, thiserror::Error)]
@@ -256,8 +260,7 @@ pub struct BatcherConfig {
     pub queue_capacity: usize,
     /// `batcher.linger_ms`: how long a visitor+session's notifications may wait for
     /// more before they are sent (Target takes one visitor and session per request).
-    /// Default 200. (`flush_interval_ms` is the old name.)
-    #[serde(alias = "flush_interval_ms")]
+    /// Default 200. (`flush_interval_ms` is the old name; see [`ALIASES`].)
     pub linger_ms: u64,
     /// `batcher.max_notifications_per_request`: Default 50.
     pub max_notifications_per_request: usize,
@@ -418,7 +421,7 @@ pub fn load(
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 let source = config::File::from_str(&text, config::FileFormat::Toml);
-                builder = builder.add_source(source);
+                builder = builder.add_source(Renamed(source));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !file_required => {}
             Err(e) => {
@@ -434,7 +437,9 @@ pub fn load(
         .filter(|(k, _)| is_config_variable(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    builder = builder.add_source(
+    // Renamed per source (not by serde over the merged layers), so that the
+    // environment wins over the file whichever name of a key either uses.
+    builder = builder.add_source(Renamed(
         config::Environment::with_prefix("OFFERD")
             .prefix_separator("_")
             .separator("__")
@@ -442,9 +447,9 @@ pub fn load(
             .list_separator(",")
             .with_list_parse_key("server.auth_tokens")
             .source(Some(env)),
-    );
+    ));
     for (key, value) in overrides {
-        builder = builder.set_override(*key, value.clone())?;
+        builder = builder.set_override(aliases::current_name(key), value.clone())?;
     }
     let config: Config = builder.build()?.try_deserialize()?;
     config.validate()?;
@@ -693,6 +698,66 @@ mod tests {
         let err = load(Some(&path), true, &HashMap::new(), &[]).unwrap_err();
         assert!(err.to_string().contains("concurrency"), "{err}");
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// A config file in a fresh directory; removed by the caller.
+    fn file_with(label: &str, text: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "offerd-config-{label}-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("offerd.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_environment_wins_over_the_file_whatever_name_either_uses() {
+        for (old, new) in ALIASES {
+            let (section, old_key) = old.split_once('.').unwrap();
+            let new_key = new.split_once('.').unwrap().1;
+            let variable = |key: &str| format!("OFFERD_{section}__{key}").to_uppercase();
+            // (name in the file, name in the environment)
+            for (in_file, in_env) in [
+                (new_key, old_key),
+                (old_key, new_key),
+                (old_key, old_key),
+                (new_key, new_key),
+            ] {
+                let path = file_with("alias", &format!("[{section}]\n{in_file} = 11\n"));
+                let from_file = load(Some(&path), true, &HashMap::new(), &[]).unwrap();
+                let env = env(&[(variable(in_env).as_str(), "77")]);
+                let layered = load(Some(&path), true, &env, &[]);
+                let flag = load(Some(&path), true, &env, &[(*old, "99".into())]);
+                std::fs::remove_dir_all(path.parent().unwrap()).ok();
+                let value = |c: &Config| serde_json::to_value(c).unwrap()[section][new_key].clone();
+                assert_eq!(value(&from_file), 11, "{old}: the file alone, as {in_file}");
+                let layered = layered.unwrap_or_else(|e| panic!("{in_file} + {in_env}: {e}"));
+                assert_eq!(
+                    value(&layered),
+                    77,
+                    "{in_file} in the file, {in_env} in the env"
+                );
+                let flag = flag.unwrap_or_else(|e| panic!("{in_file} + {in_env} + flag: {e}"));
+                assert_eq!(value(&flag), 99, "an override by its old name wins too");
+            }
+        }
+    }
+
+    #[test]
+    fn both_names_in_one_source_is_an_error_naming_the_key() {
+        let path = file_with("both", "[batcher]\nlinger_ms = 1\nflush_interval_ms = 2\n");
+        let err = load(Some(&path), true, &HashMap::new(), &[]).unwrap_err();
+        std::fs::remove_dir_all(path.parent().unwrap()).ok();
+        assert!(err.to_string().contains("flush_interval_ms"), "{err}");
+        let both = env(&[
+            ("OFFERD_BATCHER__LINGER_MS", "1"),
+            ("OFFERD_BATCHER__FLUSH_INTERVAL_MS", "2"),
+        ]);
+        let err = load(None, false, &both, &[]).unwrap_err();
+        assert!(err.to_string().contains("linger_ms"), "{err}");
     }
 
     #[test]
