@@ -177,6 +177,19 @@ pub struct ArtifactConfig {
     pub polling_interval_secs: u64,
     /// `artifact.timeout_ms`: download timeout. Default 10000.
     pub timeout_ms: u64,
+    /// `artifact.backup_dir`: where the last good downloaded artifact is kept, so a
+    /// start while the CDN is unreachable still serves. Unset = `<spool.dir>/artifact`
+    /// when `spool.dir` is set (the spool's volume carries it), else no backup; `""` =
+    /// no backup.
+    pub backup_dir: Option<std::path::PathBuf>,
+    /// `artifact.boot_timeout_ms`: at start, how long the first download may take
+    /// before the backup is served instead (a download that fails serves it at once).
+    /// Default 5000.
+    pub boot_timeout_ms: u64,
+    /// `artifact.backup_max_age_secs`: a backup the CDN last confirmed longer ago than
+    /// this is not served (offerd stays unready until a download succeeds). Default
+    /// 604800 (a week).
+    pub backup_max_age_secs: u64,
 }
 
 impl Default for ArtifactConfig {
@@ -188,6 +201,9 @@ impl Default for ArtifactConfig {
             cdn_base_url: "https://assets.adobetarget.com".into(),
             polling_interval_secs: 300,
             timeout_ms: 10_000,
+            backup_dir: None,
+            boot_timeout_ms: 5_000,
+            backup_max_age_secs: 7 * 86_400,
         }
     }
 }
@@ -574,6 +590,16 @@ impl Config {
             self.target.client,
             self.target.environment.to_lowercase(),
         )
+    }
+
+    /// Where the last good artifact is kept: `artifact.backup_dir`, else
+    /// `<spool.dir>/artifact`; `None` when neither is set or `backup_dir` is `""`.
+    pub fn artifact_backup_dir(&self) -> Option<std::path::PathBuf> {
+        match &self.artifact.backup_dir {
+            Some(dir) if dir.as_os_str().is_empty() => None,
+            Some(dir) => Some(dir.clone()),
+            None => self.spool.dir.as_ref().map(|spool| spool.join("artifact")),
+        }
     }
 
     pub fn upstream_timeout(&self) -> Duration {

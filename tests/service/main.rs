@@ -10,6 +10,8 @@
 //!   and session, none for prefetch, telemetry, retries and refusals, the shutdown drain;
 //! - `remote`: server-side and hybrid decisioning, the learned edge cluster, geo;
 //! - `artifact`: liveness and readiness, refreshes, 304s and bad downloads;
+//! - `backup`: the last good artifact on disk: a start without the CDN serves it, a
+//!   damaged one is ignored, a `kill -9` amid swaps leaves one whole version;
 //! - `durability`: nothing owed is lost across outages (503s, resets), `kill -9` of the
 //!   binary, a Batcher panic, a backlog larger than memory; what cannot be kept is
 //!   refused and counted;
@@ -22,6 +24,7 @@ mod common;
 
 mod api;
 mod artifact;
+mod backup;
 mod delivery_api;
 mod durability;
 mod notifications;
