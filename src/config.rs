@@ -80,6 +80,11 @@ pub struct ServerConfig {
     /// `server.shutdown_grace_secs`: time to finish in-flight requests and drain
     /// notifications on SIGTERM/SIGINT. Default 10.
     pub shutdown_grace_secs: u64,
+    /// `server.drain_delay_secs`: on SIGTERM, for this long (inside
+    /// `shutdown_grace_secs`) offerd keeps serving while `/health/ready` answers 503 and
+    /// every answer says `Connection: close`, so balancers and keep-alive clients move
+    /// to other replicas before the listener closes. Default 0 (stop accepting at once).
+    pub drain_delay_secs: u64,
     /// `server.auth_tokens`: bearer tokens accepted on the decision endpoints
     /// (`/v1/*`, `/rest/v1/delivery`); empty = open. From the environment as a comma
     /// separated list (`OFFERD_SERVER__AUTH_TOKENS=a,b`). Never logged.
@@ -113,6 +118,7 @@ impl Default for ServerConfig {
             workers: 0,
             max_body_bytes: 1024 * 1024,
             shutdown_grace_secs: 10,
+            drain_delay_secs: 0,
             auth_tokens: Vec::new(),
             protect_operations: false,
             admin_bind: None,
@@ -508,6 +514,13 @@ impl Config {
             key,
             reason: reason.to_string(),
         };
+        let server = &self.server;
+        if server.drain_delay_secs > 0 && server.drain_delay_secs >= server.shutdown_grace_secs {
+            return Err(invalid(
+                "server.drain_delay_secs",
+                "must be below server.shutdown_grace_secs (the drain delay is part of it)",
+            ));
+        }
         if self.target.client.trim().is_empty() {
             return Err(invalid("target.client", "must not be empty"));
         }

@@ -15,6 +15,8 @@
 //! - `durability`: nothing owed is lost across outages (503s, resets), `kill -9` of the
 //!   binary, a Batcher panic, a backlog larger than memory; what cannot be kept is
 //!   refused and counted;
+//! - `rolling`: a bare SIGTERM drains (`server.drain_delay_secs`): readiness 503 at
+//!   once, answers with `Connection: close`, then the exit, nothing owed lost;
 //! - `operations`: started as a container or pod would start it: empty directory,
 //!   service-link variables, `OFFERD_CONFIG`, JSON logs, `offerd health`/`ready`, exit 64;
 //! - `openapi`: `/openapi.json` against the routes served, per listener and token.
@@ -31,3 +33,4 @@ mod notifications;
 mod openapi;
 mod operations;
 mod remote;
+mod rolling;

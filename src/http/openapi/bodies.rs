@@ -165,7 +165,8 @@ pub(super) fn hand_written() -> [(&'static str, Value); 9] {
                 "type": "object",
                 "required": ["status"],
                 "properties": {
-                    "status": {"type": "string", "enum": ["ready", "not_ready"]},
+                    "status": {"type": "string", "enum": ["ready", "not_ready", "draining"],
+                               "description": "draining: shutting down (server.drain_delay_secs), still serving"},
                     "reason": {"type": "string", "description": "Why not ready"},
                 },
             }),
