@@ -186,6 +186,8 @@ class Render:
                 self.fail("config.toml: upstream.offline must be false (the default drops every notification)")
             if get("log", "format") != "json":
                 self.fail("config.toml: log.format should be json")
+            if get("server", "drain_delay_secs", 0) <= 0:
+                self.fail("config.toml: server.drain_delay_secs must be > 0 (a rolling deploy cuts kept-alive connections without it)")
             if get("spool", "dir") != env.get("OFFERD_SPOOL__DIR"):
                 self.fail("config.toml: spool.dir differs from OFFERD_SPOOL__DIR")
             if port and get("server", "bind", "").rpartition(":")[2] != str(port):
@@ -414,6 +416,8 @@ def self_test(args):
         "unknown config key": lambda d: cm(d).update({"config.toml": cm(d)["config.toml"].replace("level = ", "levle = ")}),
         "offline config": lambda d: cm(d).update({"config.toml": cm(d)["config.toml"].replace("offline = false", "offline = true")}),
         "spool not mounted": lambda d: pod(d)["containers"][0]["volumeMounts"].pop(1),
+        "no connection drain": lambda d: cm(d).update({"config.toml": cm(d)["config.toml"].replace(
+            "drain_delay_secs = 5", "drain_delay_secs = 0")}),
         "artifact backup off the spool volume": lambda d: pod(d)["containers"][0]["env"].append(
             {"name": "OFFERD_ARTIFACT__BACKUP_DIR", "value": "/tmp/artifact"}),
         "artifact backup off": lambda d: cm(d).update({"config.toml": cm(d)["config.toml"].replace(
