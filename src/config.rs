@@ -363,6 +363,11 @@ pub struct SpoolConfig {
     /// `spool.max_bytes`: record bytes the spool may hold; past it, new notifications
     /// are refused (counted, reason `spool_full`). Default 1 GiB.
     pub max_bytes: u64,
+    /// `spool.reserve_bytes`: free space kept on the spool's volume (at most a quarter
+    /// of the volume): new notifications are refused (counted, reason `spool_full`)
+    /// before it is used, so that deleting what Target took, which needs room in
+    /// SQLite's log, always succeeds. Default 64 MiB.
+    pub reserve_bytes: u64,
     /// `spool.sync`: `answer` (default) or `interval`.
     pub sync: SyncMode,
     /// `spool.sync_interval_ms`: the fsync period of `sync = "interval"`. Default 100.
@@ -374,6 +379,7 @@ impl Default for SpoolConfig {
         Self {
             dir: None,
             max_bytes: 1 << 30,
+            reserve_bytes: 64 << 20,
             sync: SyncMode::Answer,
             sync_interval_ms: 100,
         }

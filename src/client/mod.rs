@@ -469,7 +469,7 @@ impl TargetClient {
             Some(spool) => match spool.append(owed).await {
                 Ok(_) => return Ok(()),
                 Err(Refused {
-                    error: SpoolError::Full { max_bytes },
+                    error: error @ (SpoolError::Full { .. } | SpoolError::VolumeFull { .. }),
                     ..
                 }) => {
                     metrics
@@ -479,8 +479,8 @@ impl TargetClient {
                     if let Some(n) = self.inner.spool_full_warning.record(count, now) {
                         tracing::warn!(
                             notifications = n,
-                            max_bytes,
-                            "spool full (spool.max_bytes): notifications refused"
+                            %error,
+                            "spool full (spool.max_bytes or spool.reserve_bytes): notifications refused"
                         );
                     }
                     return Err(ClientError::QueueFull);

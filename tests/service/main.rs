@@ -17,6 +17,8 @@
 //!   refused and counted;
 //! - `rolling`: a bare SIGTERM drains (`server.drain_delay_secs`): readiness 503 at
 //!   once, answers with `Connection: close`, then the exit, nothing owed lost;
+//! - `full_disk`: the spool on a 1 MiB tmpfs through an outage: refusals counted, the
+//!   log quiet, the spool drained afterwards (needs root to mount; CI runs as root);
 //! - `operations`: started as a container or pod would start it: empty directory,
 //!   service-link variables, `OFFERD_CONFIG`, JSON logs, `offerd health`/`ready`, exit 64;
 //! - `openapi`: `/openapi.json` against the routes served, per listener and token.
@@ -29,6 +31,7 @@ mod artifact;
 mod backup;
 mod delivery_api;
 mod durability;
+mod full_disk;
 mod notifications;
 mod openapi;
 mod operations;
