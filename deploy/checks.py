@@ -186,6 +186,8 @@ class Render:
                 self.fail("config.toml: upstream.offline must be false (the default drops every notification)")
             if get("log", "format") != "json":
                 self.fail("config.toml: log.format should be json")
+            if get("server", "drain_delay_secs", 0) <= 0:
+                self.fail("config.toml: server.drain_delay_secs must be > 0 (a rolling deploy cuts kept-alive connections without it)")
             if get("spool", "dir") != env.get("OFFERD_SPOOL__DIR"):
                 self.fail("config.toml: spool.dir differs from OFFERD_SPOOL__DIR")
             if port and get("server", "bind", "").rpartition(":")[2] != str(port):
@@ -220,9 +222,21 @@ class Render:
                 self.fail("StatefulSet: serviceName must name a headless Service in the render")
         if size is None or quantity(size) <= max_bytes:
             self.fail(f"spool volume size {size} must exceed spool.max_bytes ({max_bytes})")
+        self.check_backup(spool_dir, env, config)
         tmp = mounts.get("/tmp")
         if not tmp or "emptyDir" not in volumes.get(tmp["name"], {}):
             self.fail("/tmp must be an emptyDir (read-only root)")
+
+    def check_backup(self, spool_dir, env, config):
+        """The last good artifact (artifact.backup_dir, default <spool.dir>/artifact) is
+        kept on the spool volume: a pod restarted while the CDN is unreachable serves it."""
+        backup = env.get("OFFERD_ARTIFACT__BACKUP_DIR", config.get("artifact", {}).get("backup_dir"))
+        if backup is None:
+            backup = spool_dir.rstrip("/") + "/artifact"
+        if backup == "":
+            self.fail("artifact.backup_dir is \"\": no artifact backup, a restart during a CDN outage stays unready")
+        elif not backup.startswith(spool_dir.rstrip("/") + "/"):
+            self.fail(f"artifact.backup_dir {backup!r} is not on the spool volume ({spool_dir})")
 
     def check_probes(self, spec, c, port, config):
         want = {"startupProbe": ("health", "/health/live"), "livenessProbe": ("health", "/health/live"),
@@ -402,6 +416,12 @@ def self_test(args):
         "unknown config key": lambda d: cm(d).update({"config.toml": cm(d)["config.toml"].replace("level = ", "levle = ")}),
         "offline config": lambda d: cm(d).update({"config.toml": cm(d)["config.toml"].replace("offline = false", "offline = true")}),
         "spool not mounted": lambda d: pod(d)["containers"][0]["volumeMounts"].pop(1),
+        "no connection drain": lambda d: cm(d).update({"config.toml": cm(d)["config.toml"].replace(
+            "drain_delay_secs = 5", "drain_delay_secs = 0")}),
+        "artifact backup off the spool volume": lambda d: pod(d)["containers"][0]["env"].append(
+            {"name": "OFFERD_ARTIFACT__BACKUP_DIR", "value": "/tmp/artifact"}),
+        "artifact backup off": lambda d: cm(d).update({"config.toml": cm(d)["config.toml"].replace(
+            "[artifact]\n", "[artifact]\nbackup_dir = \"\"\n")}),
     }
     clean = Render(spec, copy.deepcopy(base), keys)
     clean.check()

@@ -15,6 +15,10 @@ use serde::Deserialize;
 
 use crate::model::DecisioningMethod;
 
+mod aliases;
+pub use aliases::ALIASES;
+use aliases::Renamed;
+
 /// Why the configuration is unusable. Each variant's message is complete on its own
 /// (no source chain), so it is printed once.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +80,11 @@ pub struct ServerConfig {
     /// `server.shutdown_grace_secs`: time to finish in-flight requests and drain
     /// notifications on SIGTERM/SIGINT. Default 10.
     pub shutdown_grace_secs: u64,
+    /// `server.drain_delay_secs`: on SIGTERM, for this long (inside
+    /// `shutdown_grace_secs`) offerd keeps serving while `/health/ready` answers 503 and
+    /// every answer says `Connection: close`, so balancers and keep-alive clients move
+    /// to other replicas before the listener closes. Default 0 (stop accepting at once).
+    pub drain_delay_secs: u64,
     /// `server.auth_tokens`: bearer tokens accepted on the decision endpoints
     /// (`/v1/*`, `/rest/v1/delivery`); empty = open. From the environment as a comma
     /// separated list (`OFFERD_SERVER__AUTH_TOKENS=a,b`). Never logged.
@@ -109,6 +118,7 @@ impl Default for ServerConfig {
             workers: 0,
             max_body_bytes: 1024 * 1024,
             shutdown_grace_secs: 10,
+            drain_delay_secs: 0,
             auth_tokens: Vec::new(),
             protect_operations: false,
             admin_bind: None,
@@ -173,6 +183,19 @@ pub struct ArtifactConfig {
     pub polling_interval_secs: u64,
     /// `artifact.timeout_ms`: download timeout. Default 10000.
     pub timeout_ms: u64,
+    /// `artifact.backup_dir`: where the last good downloaded artifact is kept, so a
+    /// start while the CDN is unreachable still serves. Unset = `<spool.dir>/artifact`
+    /// when `spool.dir` is set (the spool's volume carries it), else no backup; `""` =
+    /// no backup.
+    pub backup_dir: Option<std::path::PathBuf>,
+    /// `artifact.boot_timeout_ms`: at start, how long the first download may take
+    /// before the backup is served instead (a download that fails serves it at once).
+    /// Default 5000.
+    pub boot_timeout_ms: u64,
+    /// `artifact.backup_max_age_secs`: a backup the CDN last confirmed longer ago than
+    /// this is not served (offerd stays unready until a download succeeds). Default
+    /// 604800 (a week).
+    pub backup_max_age_secs: u64,
 }
 
 impl Default for ArtifactConfig {
@@ -184,6 +207,9 @@ impl Default for ArtifactConfig {
             cdn_base_url: "https://assets.adobetarget.com".into(),
             polling_interval_secs: 300,
             timeout_ms: 10_000,
+            backup_dir: None,
+            boot_timeout_ms: 5_000,
+            backup_max_age_secs: 7 * 86_400,
         }
     }
 }
@@ -256,8 +282,7 @@ pub struct BatcherConfig {
     pub queue_capacity: usize,
     /// `batcher.linger_ms`: how long a visitor+session's notifications may wait for
     /// more before they are sent (Target takes one visitor and session per request).
-    /// Default 200. (`flush_interval_ms` is the old name.)
-    #[serde(alias = "flush_interval_ms")]
+    /// Default 200. (`flush_interval_ms` is the old name; see [`ALIASES`].)
     pub linger_ms: u64,
     /// `batcher.max_notifications_per_request`: Default 50.
     pub max_notifications_per_request: usize,
@@ -344,6 +369,11 @@ pub struct SpoolConfig {
     /// `spool.max_bytes`: record bytes the spool may hold; past it, new notifications
     /// are refused (counted, reason `spool_full`). Default 1 GiB.
     pub max_bytes: u64,
+    /// `spool.reserve_bytes`: free space kept on the spool's volume (at most a quarter
+    /// of the volume): new notifications are refused (counted, reason `spool_full`)
+    /// before it is used, so that deleting what Target took, which needs room in
+    /// SQLite's log, always succeeds. Default 64 MiB.
+    pub reserve_bytes: u64,
     /// `spool.sync`: `answer` (default) or `interval`.
     pub sync: SyncMode,
     /// `spool.sync_interval_ms`: the fsync period of `sync = "interval"`. Default 100.
@@ -355,6 +385,7 @@ impl Default for SpoolConfig {
         Self {
             dir: None,
             max_bytes: 1 << 30,
+            reserve_bytes: 64 << 20,
             sync: SyncMode::Answer,
             sync_interval_ms: 100,
         }
@@ -424,7 +455,7 @@ pub fn load(
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 let source = config::File::from_str(&text, config::FileFormat::Toml);
-                builder = builder.add_source(source);
+                builder = builder.add_source(Renamed(source));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !file_required => {}
             Err(e) => {
@@ -440,7 +471,9 @@ pub fn load(
         .filter(|(k, _)| is_config_variable(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    builder = builder.add_source(
+    // Renamed per source (not by serde over the merged layers), so that the
+    // environment wins over the file whichever name of a key either uses.
+    builder = builder.add_source(Renamed(
         config::Environment::with_prefix("OFFERD")
             .prefix_separator("_")
             .separator("__")
@@ -448,9 +481,9 @@ pub fn load(
             .list_separator(",")
             .with_list_parse_key("server.auth_tokens")
             .source(Some(env)),
-    );
+    ));
     for (key, value) in overrides {
-        builder = builder.set_override(*key, value.clone())?;
+        builder = builder.set_override(aliases::current_name(key), value.clone())?;
     }
     let config: Config = builder.build()?.try_deserialize()?;
     config.validate()?;
@@ -493,6 +526,13 @@ impl Config {
             key,
             reason: reason.to_string(),
         };
+        let server = &self.server;
+        if server.drain_delay_secs > 0 && server.drain_delay_secs >= server.shutdown_grace_secs {
+            return Err(invalid(
+                "server.drain_delay_secs",
+                "must be below server.shutdown_grace_secs (the drain delay is part of it)",
+            ));
+        }
         if self.target.client.trim().is_empty() {
             return Err(invalid("target.client", "must not be empty"));
         }
@@ -575,6 +615,16 @@ impl Config {
             self.target.client,
             self.target.environment.to_lowercase(),
         )
+    }
+
+    /// Where the last good artifact is kept: `artifact.backup_dir`, else
+    /// `<spool.dir>/artifact`; `None` when neither is set or `backup_dir` is `""`.
+    pub fn artifact_backup_dir(&self) -> Option<std::path::PathBuf> {
+        match &self.artifact.backup_dir {
+            Some(dir) if dir.as_os_str().is_empty() => None,
+            Some(dir) => Some(dir.clone()),
+            None => self.spool.dir.as_ref().map(|spool| spool.join("artifact")),
+        }
     }
 
     pub fn upstream_timeout(&self) -> Duration {
@@ -699,6 +749,66 @@ mod tests {
         let err = load(Some(&path), true, &HashMap::new(), &[]).unwrap_err();
         assert!(err.to_string().contains("concurrency"), "{err}");
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// A config file in a fresh directory; removed by the caller.
+    fn file_with(label: &str, text: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "offerd-config-{label}-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("offerd.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_environment_wins_over_the_file_whatever_name_either_uses() {
+        for (old, new) in ALIASES {
+            let (section, old_key) = old.split_once('.').unwrap();
+            let new_key = new.split_once('.').unwrap().1;
+            let variable = |key: &str| format!("OFFERD_{section}__{key}").to_uppercase();
+            // (name in the file, name in the environment)
+            for (in_file, in_env) in [
+                (new_key, old_key),
+                (old_key, new_key),
+                (old_key, old_key),
+                (new_key, new_key),
+            ] {
+                let path = file_with("alias", &format!("[{section}]\n{in_file} = 11\n"));
+                let from_file = load(Some(&path), true, &HashMap::new(), &[]).unwrap();
+                let env = env(&[(variable(in_env).as_str(), "77")]);
+                let layered = load(Some(&path), true, &env, &[]);
+                let flag = load(Some(&path), true, &env, &[(*old, "99".into())]);
+                std::fs::remove_dir_all(path.parent().unwrap()).ok();
+                let value = |c: &Config| serde_json::to_value(c).unwrap()[section][new_key].clone();
+                assert_eq!(value(&from_file), 11, "{old}: the file alone, as {in_file}");
+                let layered = layered.unwrap_or_else(|e| panic!("{in_file} + {in_env}: {e}"));
+                assert_eq!(
+                    value(&layered),
+                    77,
+                    "{in_file} in the file, {in_env} in the env"
+                );
+                let flag = flag.unwrap_or_else(|e| panic!("{in_file} + {in_env} + flag: {e}"));
+                assert_eq!(value(&flag), 99, "an override by its old name wins too");
+            }
+        }
+    }
+
+    #[test]
+    fn both_names_in_one_source_is_an_error_naming_the_key() {
+        let path = file_with("both", "[batcher]\nlinger_ms = 1\nflush_interval_ms = 2\n");
+        let err = load(Some(&path), true, &HashMap::new(), &[]).unwrap_err();
+        std::fs::remove_dir_all(path.parent().unwrap()).ok();
+        assert!(err.to_string().contains("flush_interval_ms"), "{err}");
+        let both = env(&[
+            ("OFFERD_BATCHER__LINGER_MS", "1"),
+            ("OFFERD_BATCHER__FLUSH_INTERVAL_MS", "2"),
+        ]);
+        let err = load(None, false, &both, &[]).unwrap_err();
+        assert!(err.to_string().contains("linger_ms"), "{err}");
     }
 
     #[test]

@@ -38,6 +38,8 @@
 //!   document (`http/openapi.rs`, served at `/openapi.json`).
 //! - [`upstream`]: Delivery API, artifact and geo clients.
 //! - [`store`], [`metrics`], [`config`]: shared state and settings.
+//! - [`artifact_backup`]: the last good artifact on disk, written by the refresher
+//!   after each download and served at a start while the CDN is unreachable.
 //! - [`conformance`]: Adobe's conformance suite runner (tests and `offerd conformance`).
 //!
 //! Layers, highest first; a module uses only the layers below its own
@@ -55,6 +57,7 @@
 //! ```
 
 pub mod actors;
+pub mod artifact_backup;
 pub mod client;
 pub mod config;
 pub mod conformance;

@@ -242,6 +242,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
     let mode = describe_mode(&config);
     let addr = config.bind_addr()?;
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let drain_delay = Duration::from_secs(config.server.drain_delay_secs);
     let served = actix_rt::System::new().block_on(async move {
         let client = TargetClient::create(config).context("cannot start offerd")?;
         let listener =
@@ -262,8 +263,10 @@ fn serve(config: Config) -> anyhow::Result<()> {
             None => None,
         };
         wait_for_signal().await;
-        // One deadline for the whole shutdown: HTTP, decisions, the drain.
+        // One deadline for the whole shutdown: the drain delay, HTTP, decisions, the
+        // notification drain.
         let deadline = std::time::Instant::now() + grace;
+        drain_connections(&client, drain_delay, deadline).await;
         tracing::info!("shutting down: no new requests, finishing in-flight work");
         let _ = tokio::time::timeout_at(deadline.into(), handle.stop(true)).await;
         let report = client.shutdown_by(deadline).await;
@@ -286,6 +289,23 @@ fn serve(config: Config) -> anyhow::Result<()> {
     // The last requests' lines, before the log writer's guard drops.
     access_log::flush();
     served
+}
+
+/// `server.drain_delay_secs`: before the listener closes, readiness answers 503 and
+/// every answer closes its connection, so that health-checking balancers take this
+/// replica out and keep-alive clients reconnect elsewhere, while it still serves what
+/// arrives. Ends at `deadline` at the latest (it is part of the one shutdown grace).
+async fn drain_connections(client: &TargetClient, delay: Duration, deadline: std::time::Instant) {
+    client.start_draining();
+    if delay.is_zero() {
+        return;
+    }
+    tracing::info!(
+        drain_delay_secs = delay.as_secs(),
+        "draining: /health/ready answers 503 and answers close their connections; still serving"
+    );
+    let until = (std::time::Instant::now() + delay).min(deadline);
+    tokio::time::sleep_until(until.into()).await;
 }
 
 /// What a start-up log line says about where decisions and notifications go.

@@ -49,10 +49,14 @@ pub struct Metrics {
     pub artifact_info: IntGaugeVec,
     /// Unix time (seconds) the loaded artifact was fetched; age = now - this.
     pub artifact_loaded_at: IntGauge,
-    /// Seconds since the loaded artifact was fetched, updated at scrape time.
+    /// Seconds since the loaded artifact was fetched (for a backup: since the CDN last
+    /// confirmed it), updated at scrape time.
     pub artifact_age: IntGauge,
     /// `generatedAt` of the loaded artifact, Unix seconds (0 if unknown).
     pub artifact_generated_at: IntGauge,
+    /// 1 while the artifact in use is the backup read at start (the CDN has not
+    /// answered yet), else 0.
+    pub artifact_backup_served: IntGauge,
     /// Notifications held in the batcher's memory: queued, in flight or backing off.
     pub batcher_queue_depth: IntGauge,
     /// Notifications owed to Target by calls (accepted or refused).
@@ -140,6 +144,10 @@ impl Metrics {
             artifact_generated_at: gauge(
                 "artifact_generated_timestamp_seconds",
                 "artifact generatedAt",
+            ),
+            artifact_backup_served: gauge(
+                "artifact_backup_served",
+                "1 while the artifact in use is the backup read at start",
             ),
             batcher_queue_depth: gauge(
                 "batcher_queue_depth",
@@ -238,6 +246,7 @@ impl Metrics {
             Box::new(self.artifact_loaded_at.clone()),
             Box::new(self.artifact_age.clone()),
             Box::new(self.artifact_generated_at.clone()),
+            Box::new(self.artifact_backup_served.clone()),
             Box::new(self.batcher_queue_depth.clone()),
             Box::new(self.notifications_sent.clone()),
             Box::new(self.notifications_owed.clone()),

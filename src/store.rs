@@ -11,12 +11,18 @@ use crate::engine::CompiledArtifact;
 /// An artifact in use, with where and when it came from.
 #[derive(Debug)]
 pub struct LoadedArtifact {
-    pub compiled: CompiledArtifact,
+    /// Shared: the same compiled artifact is published again when the CDN confirms
+    /// a backup (a 304), without compiling it twice.
+    pub compiled: Arc<CompiledArtifact>,
     /// The download's ETag, for If-None-Match on the next poll.
     pub etag: Option<String>,
+    /// When it was downloaded; for a backup, when the CDN last confirmed it.
     pub fetched_at: SystemTime,
-    /// Path, URL or "inline".
+    /// Path, URL or "inline"; "backup" for the last good artifact read from
+    /// `artifact.backup_dir` at start.
     pub source: String,
+    /// Read from the backup at start, not (yet) confirmed by a download.
+    pub from_backup: bool,
 }
 
 /// The refresher's last outcomes, for `/v1/artifact` and readiness.
@@ -52,6 +58,12 @@ impl ArtifactStore {
     pub fn publish(&self, artifact: LoadedArtifact) {
         self.current.store(Some(Arc::new(artifact)));
         self.record_success();
+    }
+
+    /// Swaps in the backup read at start, without recording a successful refresh:
+    /// the refresh status keeps saying why the CDN could not be reached.
+    pub fn serve_backup(&self, artifact: LoadedArtifact) {
+        self.current.store(Some(Arc::new(artifact)));
     }
 
     /// Records a poll that found the artifact unchanged (HTTP 304).

@@ -148,10 +148,13 @@ mod tests {
         .unwrap();
         let artifact = Artifact::from_json(&bytes).unwrap();
         Arc::new(LoadedArtifact {
-            compiled: CompiledArtifact::compile(artifact, ArtifactProvenance::default()).unwrap(),
+            compiled: Arc::new(
+                CompiledArtifact::compile(artifact, ArtifactProvenance::default()).unwrap(),
+            ),
             etag: None,
             fetched_at: SystemTime::now(),
             source: "test".into(),
+            from_backup: false,
         })
     }
 

@@ -10,8 +10,14 @@
 //!   conditionally (ETag / file fingerprint), decodes and compiles on a blocking thread
 //!   (a large `rules.bin` takes a while and must not stall the arbiter), and publishes.
 //!   At most one refresh runs at a time: a tick during one is skipped. A failure keeps
-//!   the last good artifact; while there is none yet, retries back off from 1 s up to
-//!   the polling interval so readiness follows soon after the CDN recovers.
+//!   the last good artifact; while there is none yet (or only the backup), retries back
+//!   off from 1 s up to the polling interval so readiness follows soon after the CDN
+//!   recovers.
+//! - **The backup** (`artifact.backup_dir`, see [`crate::artifact_backup`]): every new
+//!   download is written there. At start it is read before the first download (so that
+//!   download asks `If-None-Match` with the backup's ETag) and served when the first
+//!   download fails or takes longer than `artifact.boot_timeout_ms`; the first good
+//!   download (or a 304 confirming it) replaces it. See `refresher/boot.rs`.
 //! - **What it sends.** Nothing to other actors: it writes the store, the metrics and
 //!   one telemetry entry per download into the [`TelemetryBuffer`] (the Batcher ships it).
 //! - **How it stops.** Its timer keeps it alive without any address; it stops with its
@@ -25,6 +31,7 @@ use actix::prelude::*;
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
+use crate::artifact_backup::{Backup, BackupDir};
 use crate::config::Config;
 use crate::engine::telemetry::artifact_entry;
 use crate::engine::{Artifact, ArtifactFormat, ArtifactProvenance, CompiledArtifact};
@@ -32,6 +39,7 @@ use crate::metrics::Metrics;
 use crate::notify::telemetry_buffer::TelemetryBuffer;
 use crate::store::{ArtifactStore, LoadedArtifact};
 use crate::upstream::artifact_source::{ArtifactFetcher, ArtifactSource, Fetched};
+use boot::{confirm, write_backup};
 
 /// First retry delay after a failed first load; it doubles up to the polling interval.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
@@ -80,7 +88,20 @@ pub struct ArtifactRefresher {
     queued: Vec<oneshot::Sender<RefreshOutcome>>,
     next_retry: Duration,
     retry: Option<SpawnHandle>,
+    /// Where downloads are backed up; `None` without `artifact.backup_dir` or for an
+    /// inline artifact.
+    backup_dir: Option<BackupDir>,
+    /// The backup read at start, compiled, until it is served or replaced.
+    backup: Option<LoadedArtifact>,
+    /// The ETag of the artifact in the backup file, when known: a 304 to it confirms
+    /// the file.
+    backup_etag: Option<String>,
+    /// The first download failed or `artifact.boot_timeout_ms` passed: the backup may
+    /// be served.
+    backup_due: bool,
 }
+
+mod boot;
 
 impl ArtifactRefresher {
     /// A refresher for the configured artifact source; nothing happens until started.
@@ -94,7 +115,15 @@ impl ArtifactRefresher {
         let format = source.format(&config.artifact.format);
         let description = source.describe();
         let timeout = Duration::from_millis(config.artifact.timeout_ms);
+        let backup_dir = match source {
+            ArtifactSource::Inline(_) => None,
+            _ => config.artifact_backup_dir().map(BackupDir::new),
+        };
         Self {
+            backup_dir,
+            backup: None,
+            backup_etag: None,
+            backup_due: false,
             fetcher: Arc::new(ArtifactFetcher::new(source, timeout)),
             format,
             source: description,
@@ -118,10 +147,22 @@ impl ArtifactRefresher {
     /// Starts a refresh; the caller has checked that none is running.
     fn start_refresh(&mut self, ctx: &mut Context<Self>) {
         self.running = true;
+        // Before anything is served, the backup's ETag: a 304 confirms the backup.
+        let etag = match self.store.current() {
+            Some(loaded) => loaded.etag.clone(),
+            None => self.backup.as_ref().and_then(|b| b.etag.clone()),
+        };
+        let confirm = self
+            .backup_dir
+            .clone()
+            .filter(|_| etag.is_some() && etag == self.backup_etag);
         let job = Job {
             fetcher: self.fetcher.clone(),
             metrics: self.metrics.clone(),
-            etag: self.store.current().and_then(|loaded| loaded.etag.clone()),
+            backup_dir: self.backup_dir.clone(),
+            confirm,
+            location: self.source.clone(),
+            etag,
             format: self.format,
             organization_id: self.config.target.organization_id.clone(),
             source: self.source.clone(),
@@ -155,8 +196,19 @@ impl ArtifactRefresher {
     ) {
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let outcome = match result {
-            Ok(JobDone::New { loaded, fetch_ms }) => self.publish(*loaded, fetch_ms, duration_ms),
+            Ok(JobDone::New {
+                loaded,
+                fetch_ms,
+                backed_up,
+            }) => {
+                if backed_up {
+                    self.backup_etag = loaded.etag.clone();
+                }
+                self.backup = None;
+                self.publish(*loaded, fetch_ms, duration_ms)
+            }
             Ok(JobDone::Unchanged) => {
+                self.confirm_backup();
                 self.store.record_unchanged();
                 self.count("not_modified");
                 tracing::debug!(source = %self.source, duration_ms, "artifact_not_modified");
@@ -188,19 +240,9 @@ impl ArtifactRefresher {
         duration_ms: u64,
     ) -> RefreshOutcome {
         self.retrieval_count += 1;
-        let artifact = &loaded.compiled.artifact;
-        let version = artifact.version.clone();
-        self.metrics.artifact_info.reset();
-        self.metrics
-            .artifact_info
-            .with_label_values(&[version.as_str()])
-            .set(1);
-        self.metrics
-            .artifact_loaded_at
-            .set(unix_secs(loaded.fetched_at));
-        self.metrics
-            .artifact_generated_at
-            .set(generated_at(&artifact.meta));
+        let version = loaded.compiled.artifact.version.clone();
+        self.record_artifact_metrics(&loaded);
+        self.metrics.artifact_backup_served.set(0);
         self.count("success");
         let (mboxes, views) = loaded.compiled.rule_counts();
         tracing::info!(
@@ -218,9 +260,27 @@ impl ArtifactRefresher {
         RefreshOutcome::Updated { version }
     }
 
+    /// `artifact_info`, `artifact_loaded_at`, `artifact_generated_at` of `loaded`.
+    fn record_artifact_metrics(&self, loaded: &LoadedArtifact) {
+        let artifact = &loaded.compiled.artifact;
+        self.metrics.artifact_info.reset();
+        self.metrics
+            .artifact_info
+            .with_label_values(&[artifact.version.as_str()])
+            .set(1);
+        self.metrics
+            .artifact_loaded_at
+            .set(unix_secs(loaded.fetched_at));
+        self.metrics
+            .artifact_generated_at
+            .set(generated_at(&artifact.meta));
+    }
+
     fn fail(&mut self, error: String, ctx: &mut Context<Self>) -> RefreshOutcome {
         self.store.record_failure(error.clone());
         self.count("failure");
+        self.backup_due = true;
+        self.serve_backup_if_due();
         let retry_in = self.schedule_first_load_retry(ctx);
         tracing::warn!(
             source = %self.source,
@@ -231,9 +291,14 @@ impl ArtifactRefresher {
         RefreshOutcome::Failed(error)
     }
 
-    /// While no artifact was ever loaded, retries sooner than the polling interval.
+    /// True while no download was ever published: nothing, or only the backup.
+    fn awaiting_first_download(&self) -> bool {
+        self.store.current().is_none_or(|loaded| loaded.from_backup)
+    }
+
+    /// While no artifact was ever downloaded, retries sooner than the polling interval.
     fn schedule_first_load_retry(&mut self, ctx: &mut Context<Self>) -> Option<Duration> {
-        if self.store.current().is_some() || self.retry.is_some() {
+        if !self.awaiting_first_download() || self.retry.is_some() {
             return None;
         }
         let cap = match self.polling_interval() {
@@ -244,7 +309,7 @@ impl ArtifactRefresher {
         self.next_retry = (self.next_retry * 2).min(cap);
         self.retry = Some(ctx.run_later(delay, |act, ctx| {
             act.retry = None;
-            if !act.running && act.store.current().is_none() {
+            if !act.running && act.awaiting_first_download() {
                 act.start_refresh(ctx);
             }
         }));
@@ -263,7 +328,11 @@ impl Actor for ArtifactRefresher {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.start_refresh(ctx);
+        match self.backup_dir.clone() {
+            // The first refresh starts once the backup is read (see `boot.rs`).
+            Some(dir) if self.store.current().is_none() => self.read_backup(dir, ctx),
+            _ => self.start_refresh(ctx),
+        }
         let interval = self.polling_interval();
         if interval.is_zero() {
             tracing::info!(source = %self.source, "artifact_polling_off");
@@ -314,6 +383,12 @@ impl Handler<RefreshNow> for ArtifactRefresher {
 struct Job {
     fetcher: Arc<ArtifactFetcher>,
     metrics: Arc<Metrics>,
+    /// Where a new artifact is backed up.
+    backup_dir: Option<BackupDir>,
+    /// The backup to confirm on a 304 (its ETag is the one asked with).
+    confirm: Option<BackupDir>,
+    /// `artifact.location`, recorded in the backup.
+    location: String,
     etag: Option<String>,
     format: ArtifactFormat,
     organization_id: String,
@@ -328,6 +403,8 @@ enum JobDone {
     New {
         loaded: Box<LoadedArtifact>,
         fetch_ms: f64,
+        /// It is now the backup too.
+        backed_up: bool,
     },
 }
 
@@ -342,6 +419,9 @@ impl Job {
         let fetched = fetched.map_err(|e| format!("download failed: {e}"))?;
         let fetch_ms = started.elapsed().as_secs_f64() * 1000.0;
         let Fetched::New { bytes, etag } = fetched else {
+            if let Some(dir) = self.confirm {
+                confirm(dir).await;
+            }
             return Ok(JobDone::Unchanged);
         };
         let fetched_at = SystemTime::now();
@@ -350,21 +430,37 @@ impl Job {
             ..self.provenance
         };
         let (format, organization_id) = (self.format, self.organization_id);
-        let compiled = actix_rt::task::spawn_blocking(move || {
+        let (backup_dir, location, backup_etag) = (self.backup_dir, self.location, etag.clone());
+        let (compiled, backed_up) = actix_rt::task::spawn_blocking(move || {
             let artifact = Artifact::load(&bytes, format, &organization_id)?;
-            CompiledArtifact::compile(artifact, provenance)
+            let compiled = CompiledArtifact::compile(artifact, provenance)?;
+            // Only an artifact that compiled is worth keeping.
+            let backed_up = backup_dir.is_some_and(|dir| {
+                let backup = Backup {
+                    bytes,
+                    location,
+                    format,
+                    etag: backup_etag,
+                    fetched_at,
+                    confirmed_at: fetched_at,
+                };
+                write_backup(&dir, &backup)
+            });
+            Ok::<_, crate::engine::ArtifactError>((compiled, backed_up))
         })
         .await
         .map_err(|e| format!("artifact compilation did not finish: {e}"))?
         .map_err(|e| format!("invalid artifact: {e}"))?;
         Ok(JobDone::New {
             loaded: Box::new(LoadedArtifact {
-                compiled,
+                compiled: Arc::new(compiled),
                 etag,
                 fetched_at,
                 source: self.source,
+                from_backup: false,
             }),
             fetch_ms,
+            backed_up,
         })
     }
 }

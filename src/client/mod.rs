@@ -15,6 +15,7 @@
 //! state.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use actix::Addr;
@@ -107,6 +108,9 @@ struct Inner {
     metrics: Arc<Metrics>,
     /// The edge cluster learned from Target (or configured).
     location_hint: ArcSwapOption<String>,
+    /// Shutting down: see [`TargetClient::start_draining`]. A flag read per request;
+    /// nothing is ordered by it, so relaxed loads suffice.
+    draining: AtomicBool,
 }
 
 impl TargetClient {
@@ -160,6 +164,7 @@ impl TargetClient {
             inner: Arc::new(Inner {
                 client: Arc::from(config.target.client.as_str()),
                 location_hint: ArcSwapOption::from(hint.map(Arc::new)),
+                draining: AtomicBool::new(false),
                 config,
                 store,
                 decisions,
@@ -193,6 +198,17 @@ impl TargetClient {
     /// The metrics registry.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.inner.metrics
+    }
+
+    /// Starts the drain before a shutdown (`server.drain_delay_secs`): readiness
+    /// answers 503 and answers close their connections; decisions go on.
+    pub fn start_draining(&self) {
+        self.inner.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// True once [`Self::start_draining`] was called.
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::Relaxed)
     }
 
     /// Ready once an artifact is loaded, or at once in server-side mode.
@@ -459,7 +475,7 @@ impl TargetClient {
             Some(spool) => match spool.append(owed).await {
                 Ok(_) => return Ok(()),
                 Err(Refused {
-                    error: SpoolError::Full { max_bytes },
+                    error: error @ (SpoolError::Full { .. } | SpoolError::VolumeFull { .. }),
                     ..
                 }) => {
                     metrics
@@ -469,8 +485,8 @@ impl TargetClient {
                     if let Some(n) = self.inner.spool_full_warning.record(count, now) {
                         tracing::warn!(
                             notifications = n,
-                            max_bytes,
-                            "spool full (spool.max_bytes): notifications refused"
+                            %error,
+                            "spool full (spool.max_bytes or spool.reserve_bytes): notifications refused"
                         );
                     }
                     return Err(ClientError::QueueFull);

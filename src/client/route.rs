@@ -50,11 +50,14 @@ mod tests {
         let bytes = include_bytes!("../../examples/demo-artifact.json");
         let artifact = Artifact::from_json(bytes).expect("the demo artifact loads");
         Arc::new(LoadedArtifact {
-            compiled: CompiledArtifact::compile(artifact, ArtifactProvenance::default())
-                .expect("the demo artifact compiles"),
+            compiled: Arc::new(
+                CompiledArtifact::compile(artifact, ArtifactProvenance::default())
+                    .expect("the demo artifact compiles"),
+            ),
             etag: None,
             fetched_at: SystemTime::now(),
             source: "test".into(),
+            from_backup: false,
         })
     }
 

@@ -18,8 +18,8 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Next, from_fn};
 use actix_web::{App, HttpServer, web};
 use tracing::Instrument;
@@ -160,7 +160,15 @@ async fn observe(
         && tracing::enabled!(tracing::Level::INFO);
     let span =
         tracing::info_span!("request", %request_id, method = %req.method(), endpoint = %endpoint);
+    let draining = client.is_some_and(|client| client.is_draining());
     let mut res = next.call(req).instrument(span.clone()).await?;
+    if draining {
+        // Shutting down: this answer closes its connection, so a keep-alive client's
+        // next request opens a new one, which the balancer sends to another replica.
+        res.response_mut()
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+    }
     let status = res.status();
     if let Some(metrics) = metrics {
         metrics

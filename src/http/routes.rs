@@ -225,7 +225,11 @@ async fn live() -> HttpResponse {
 }
 
 async fn ready(client: web::Data<TargetClient>) -> HttpResponse {
-    if client.is_ready() {
+    if client.is_draining() {
+        // First sign of a shutdown: balancers stop sending here while it still serves.
+        HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE)
+            .json(json!({"status": "draining", "reason": "shutting down"}))
+    } else if client.is_ready() {
         HttpResponse::Ok().json(json!({"status": "ready"}))
     } else {
         HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE)

@@ -39,6 +39,9 @@ pub enum SpoolError {
     /// `spool.max_bytes` is reached.
     #[error("spool is full ({max_bytes} bytes)")]
     Full { max_bytes: u64 },
+    /// The volume is down to `spool.reserve_bytes` of free space.
+    #[error("spool volume is full ({free_bytes} bytes free, {reserve_bytes} kept in reserve)")]
+    VolumeFull { free_bytes: u64, reserve_bytes: u64 },
     /// The disk or SQLite failed.
     #[error("spool storage failed: {0}")]
     Storage(String),

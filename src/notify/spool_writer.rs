@@ -16,6 +16,13 @@
 //! handling a group is caught: that group's callers get an error (the client then
 //! queues their notifications in memory), the transaction is rolled back, and the
 //! writer goes on with the next group.
+//!
+//! **A full disk.** `spool.max_bytes` bounds the records; the volume may be smaller.
+//! Before each group the writer asks the volume for its free space (statvfs) and
+//! refuses appends (`VolumeFull`, counted `spool_full` by the caller) that would eat
+//! into `spool.reserve_bytes`, so that SQLite never meets ENOSPC and deleting what
+//! Target took (which needs room in the WAL) always succeeds. Storage errors are
+//! logged at most once a second, with counts.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -25,9 +32,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use super::batcher::{BatcherSlot, Committed};
+use super::now_ms;
 use super::spool::{Command, Record, Refused, Spool, SpoolError, SpoolLevel, Store};
 use crate::config::{SpoolConfig, SyncMode};
 use crate::metrics::Metrics;
+use crate::warn_every::WarnEvery;
 
 /// Commands the inbox holds. Why 16384: callers wait on it only when the disk falls
 /// behind; this many is about a second of answers at full speed, a few MB.
@@ -40,6 +49,11 @@ const MAX_GROUP: usize = 1024;
 /// How often pending deletes are committed (and, in interval mode, the least often
 /// a checkpoint is considered).
 const TICK: Duration = Duration::from_millis(50);
+
+/// Disk bytes a record of N bytes may take, as a multiple of N: its WAL frame, its page
+/// in the database after a checkpoint, and the index entry (pages are shared, so this
+/// overestimates; the reserve absorbs the rest).
+const DISK_COST_FACTOR: u64 = 3;
 
 /// Where committed records go: the inbox of whichever Batcher is current (the
 /// Supervisor swaps it when it restarts one).
@@ -73,6 +87,11 @@ struct SpoolWriter {
     /// Commits since the last fsync (interval mode).
     dirty: bool,
     last_sync: Instant,
+    /// Failed commits and checkpoints, logged at most once a second.
+    storage_errors: WarnEvery,
+    /// The volume's free space is down near the reserve: checkpoint after every
+    /// commit, so that the WAL is rewritten from its start instead of growing.
+    low_space: bool,
 }
 
 /// Opens the spool in `config.dir` and starts its writer thread; the handle and the
@@ -104,6 +123,8 @@ pub fn start(
         deletes: Vec::new(),
         dirty: false,
         last_sync: Instant::now(),
+        storage_errors: WarnEvery::default(),
+        low_space: false,
     };
     writer.publish_level();
     std::thread::Builder::new()
@@ -174,6 +195,12 @@ impl SpoolWriter {
         let appends = self.refuse_past_capacity(appends);
         if !appends.is_empty() || !self.deletes.is_empty() {
             self.commit(appends);
+            if self.low_space {
+                // SQLite checkpoints by itself only past 32 MiB of WAL, which a small
+                // volume never holds: the WAL would grow into the reserve and leave
+                // no room for the deletes of what Target took.
+                self.checkpoint();
+            }
         }
         self.maybe_checkpoint();
         if !syncs.is_empty() {
@@ -184,15 +211,30 @@ impl SpoolWriter {
         }
     }
 
-    /// Answers `Full` to the appends that would take the spool past `max_bytes`.
-    fn refuse_past_capacity(&self, appends: Vec<Appended>) -> Vec<Appended> {
+    /// Answers `Full` to the appends that would take the spool past `max_bytes`, and
+    /// `VolumeFull` to those that would eat into the volume's reserve.
+    fn refuse_past_capacity(&mut self, appends: Vec<Appended>) -> Vec<Appended> {
         let mut bytes = self.level.bytes.load(Ordering::Relaxed);
         let max_bytes = self.config.max_bytes;
+        let volume = self.config.dir.as_deref().and_then(volume_space);
+        let reserve_bytes = volume.map_or(0, |v| self.config.reserve_bytes.min(v.size / 4));
+        let mut free_bytes = volume.map_or(u64::MAX, |v| v.free);
+        self.low_space = free_bytes < reserve_bytes.saturating_mul(2);
         let mut kept = Vec::with_capacity(appends.len());
         for (owed, record, done) in appends {
             let len = record.len() as u64;
-            if bytes.saturating_add(len) > max_bytes {
-                let error = SpoolError::Full { max_bytes };
+            let cost = len.saturating_mul(DISK_COST_FACTOR);
+            let error = if bytes.saturating_add(len) > max_bytes {
+                Some(SpoolError::Full { max_bytes })
+            } else if free_bytes < reserve_bytes.saturating_add(cost) {
+                Some(SpoolError::VolumeFull {
+                    free_bytes,
+                    reserve_bytes,
+                })
+            } else {
+                None
+            };
+            if let Some(error) = error {
                 let _ = done.send(Err(Refused {
                     error,
                     owed: Some(owed),
@@ -200,9 +242,24 @@ impl SpoolWriter {
                 continue;
             }
             bytes += len;
+            free_bytes -= cost;
             kept.push((owed, record, done));
         }
         kept
+    }
+
+    fn checkpoint(&self) {
+        if let Err(err) = self.store.checkpoint() {
+            self.storage_error("spool checkpoint", &err);
+        }
+    }
+
+    /// Logs a storage failure at most once a second, with the count since the last line.
+    fn storage_error(&self, what: &str, error: &SpoolError) {
+        self.metrics.spool_errors.inc();
+        if let Some(failures) = self.storage_errors.record(1, now_ms()) {
+            tracing::error!(%error, failures, "{what} failed (logged at most once a second)");
+        }
     }
 
     /// One transaction for the appends and the pending deletes.
@@ -220,8 +277,10 @@ impl SpoolWriter {
             .spool_commit_latency
             .observe(started.elapsed().as_secs_f64());
         if let Err(err) = result {
-            self.metrics.spool_errors.inc();
-            tracing::error!(error = %err, appends = appends.len(), deletes = deletes.len(), "spool commit failed");
+            self.storage_error("spool commit", &err);
+            // A full disk: copying the WAL into the database lets the next commit
+            // reuse the WAL from its start.
+            self.checkpoint();
             for (owed, _, done) in appends {
                 let _ = done.send(Err(Refused {
                     error: err.clone(),
@@ -278,10 +337,7 @@ impl SpoolWriter {
         if !self.deletes.is_empty() {
             self.commit(Vec::new());
         }
-        if let Err(err) = self.store.checkpoint() {
-            self.metrics.spool_errors.inc();
-            tracing::warn!(error = %err, "spool checkpoint failed");
-        }
+        self.checkpoint();
         self.dirty = false;
         self.last_sync = Instant::now();
     }
@@ -298,9 +354,59 @@ impl SpoolWriter {
     }
 }
 
+/// A volume's size and the bytes an unprivileged writer may still use.
+#[derive(Debug, Clone, Copy)]
+struct VolumeSpace {
+    size: u64,
+    free: u64,
+}
+
+/// statvfs of the volume holding `dir`; None when it cannot be asked (then only
+/// `spool.max_bytes` bounds the spool).
+#[cfg(target_os = "linux")]
+// statvfs's field types differ between targets (u32 on some 32-bit ones): `u64::from`
+// is a no-op here and a widening there.
+#[allow(clippy::useless_conversion)]
+fn volume_space(dir: &std::path::Path) -> Option<VolumeSpace> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `path` is a NUL-terminated string and `stat` a buffer of the right type,
+    // which statvfs fills completely when it returns 0.
+    let stat = unsafe {
+        if libc::statvfs(path.as_ptr(), stat.as_mut_ptr()) != 0 {
+            return None;
+        }
+        stat.assume_init()
+    };
+    let unit = u64::from(stat.f_frsize);
+    Some(VolumeSpace {
+        size: u64::from(stat.f_blocks).saturating_mul(unit),
+        free: u64::from(stat.f_bavail).saturating_mul(unit),
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn volume_space(_dir: &std::path::Path) -> Option<VolumeSpace> {
+    None
+}
+
 /// An append waiting in a group: the record, its bytes, who waits for it.
 type Appended = (
     super::owed::Owed,
     Vec<u8>,
     oneshot::Sender<Result<u64, Refused>>,
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_volume_is_asked_for_its_size_and_free_space() {
+        let space = volume_space(&std::env::temp_dir()).expect("statvfs of the temp dir");
+        assert!(space.size > 0 && space.free <= space.size, "{space:?}");
+        assert!(volume_space(std::path::Path::new("/nonexistent/offerd")).is_none());
+    }
+}

@@ -59,7 +59,17 @@ impl OfferdProcess {
     /// Starts offerd in `workdir` on a free port against `fake` (Delivery API and
     /// artifact), with `env` on top; it logs to `workdir/<label>.log`.
     pub fn start(fake: &FakeUpstream, workdir: &Path, label: &str, env: &[(&str, String)]) -> Self {
-        let port = free_port();
+        Self::start_on(free_port(), fake, workdir, label, env)
+    }
+
+    /// [`Self::start`] on `port` (a replica restarted where a balancer expects it).
+    pub fn start_on(
+        port: u16,
+        fake: &FakeUpstream,
+        workdir: &Path,
+        label: &str,
+        env: &[(&str, String)],
+    ) -> Self {
         let log = workdir.join(format!("{label}.log"));
         let out = File::create(&log).expect("create the child's log");
         let err = out.try_clone().expect("clone the log handle");
@@ -152,6 +162,27 @@ impl OfferdProcess {
         // `Child::kill` is SIGKILL on Unix: no signal handler, no drain, no fsync.
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// SIGTERM: the shutdown an orchestrator starts.
+    pub fn terminate(&self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+    }
+
+    /// Waits for the child to exit, at most `timeout`; its status, None if it runs on.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
     }
 
     /// What the child logged so far.

@@ -10,9 +10,15 @@
 //!   and session, none for prefetch, telemetry, retries and refusals, the shutdown drain;
 //! - `remote`: server-side and hybrid decisioning, the learned edge cluster, geo;
 //! - `artifact`: liveness and readiness, refreshes, 304s and bad downloads;
+//! - `backup`: the last good artifact on disk: a start without the CDN serves it, a
+//!   damaged one is ignored, a `kill -9` amid swaps leaves one whole version;
 //! - `durability`: nothing owed is lost across outages (503s, resets), `kill -9` of the
 //!   binary, a Batcher panic, a backlog larger than memory; what cannot be kept is
 //!   refused and counted;
+//! - `rolling`: a bare SIGTERM drains (`server.drain_delay_secs`): readiness 503 at
+//!   once, answers with `Connection: close`, then the exit, nothing owed lost;
+//! - `full_disk`: the spool on a 1 MiB tmpfs through an outage: refusals counted, the
+//!   log quiet, the spool drained afterwards (needs root to mount; CI runs as root);
 //! - `operations`: started as a container or pod would start it: empty directory,
 //!   service-link variables, `OFFERD_CONFIG`, JSON logs, `offerd health`/`ready`, exit 64;
 //! - `openapi`: `/openapi.json` against the routes served, per listener and token.
@@ -22,9 +28,12 @@ mod common;
 
 mod api;
 mod artifact;
+mod backup;
 mod delivery_api;
 mod durability;
+mod full_disk;
 mod notifications;
 mod openapi;
 mod operations;
 mod remote;
+mod rolling;

@@ -185,6 +185,35 @@ fn a_bad_configuration_exits_64_with_one_clear_line() {
 }
 
 #[test]
+fn an_environment_variable_wins_over_the_file_under_any_name_of_its_key() {
+    // `offerd health` loads the configuration, then asks a port where nothing
+    // listens: exit 1 means the configuration was accepted, 64 that it was not.
+    let dir = TempDir::new("aliases");
+    let port = free_port();
+    for (in_file, variable) in [
+        ("linger_ms", "OFFERD_BATCHER__FLUSH_INTERVAL_MS"),
+        ("flush_interval_ms", "OFFERD_BATCHER__LINGER_MS"),
+    ] {
+        let file = dir.path().join(format!("{in_file}.toml"));
+        let text = format!("[server]\nbind = \"127.0.0.1:{port}\"\n[batcher]\n{in_file} = 50\n");
+        std::fs::write(&file, text).unwrap();
+        let out = offerd(dir.path())
+            .env("OFFERD_CONFIG", &file)
+            .env(variable, "70")
+            .arg("health")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{in_file} + {variable}: {stderr}"
+        );
+        assert!(!stderr.contains("duplicate"), "{stderr}");
+    }
+}
+
+#[test]
 fn help_names_the_environment_variables_and_allowed_values() {
     let out = offerd(Path::new(env!("CARGO_MANIFEST_DIR")))
         .arg("--help")

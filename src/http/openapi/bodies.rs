@@ -123,9 +123,10 @@ pub(super) fn hand_written() -> [(&'static str, Value); 9] {
                             "generatedAt": {"type": ["string", "null"],
                                             "description": "The artifact's meta.generatedAt"},
                             "etag": {"type": ["string", "null"]},
-                            "source": {"type": "string", "description": "Path, URL, inline or embedded:NAME"},
+                            "source": {"type": "string", "description": "Path, URL, inline or embedded:NAME; \"backup\" for the last good artifact read from artifact.backup_dir at a start while the CDN did not answer"},
                             "fetchedAt": time,
-                            "ageSeconds": {"type": "integer", "minimum": 0},
+                            "ageSeconds": {"type": "integer", "minimum": 0,
+                                           "description": "Seconds since it was downloaded (a backup: since the CDN last confirmed it)"},
                             "ruleCounts": {
                                 "type": "object",
                                 "required": ["mboxes", "views"],
@@ -164,7 +165,8 @@ pub(super) fn hand_written() -> [(&'static str, Value); 9] {
                 "type": "object",
                 "required": ["status"],
                 "properties": {
-                    "status": {"type": "string", "enum": ["ready", "not_ready"]},
+                    "status": {"type": "string", "enum": ["ready", "not_ready", "draining"],
+                               "description": "draining: shutting down (server.drain_delay_secs), still serving"},
                     "reason": {"type": "string", "description": "Why not ready"},
                 },
             }),

@@ -249,7 +249,13 @@ pub(super) fn ready(_: &Config) -> OperationBuilder {
         "200 once offerd can decide: an artifact is loaded (at once in server-side mode).",
     )
     .response("200", json_reply("Ready", schema_ref("Readiness")))
-    .response("503", json_reply("Not ready yet", schema_ref("Readiness")))
+    .response(
+        "503",
+        json_reply(
+            "Not ready yet, or draining before a shutdown",
+            schema_ref("Readiness"),
+        ),
+    )
 }
 
 pub(super) fn metrics(_: &Config) -> OperationBuilder {
