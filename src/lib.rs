@@ -49,7 +49,7 @@
 //!   http, conformance
 //!   client
 //!   actors
-//!   notify
+//!   notify, artifact_backup
 //!   sdk, store, upstream
 //!   engine
 //!   config

@@ -11,7 +11,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["engine"],
     &["sdk", "store", "upstream"],
-    &["notify"],
+    &["notify", "artifact_backup"],
     &["actors"],
     &["client"],
     &["http", "conformance"],
