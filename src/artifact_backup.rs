@@ -225,8 +225,7 @@ fn format_name(format: ArtifactFormat) -> &'static str {
 }
 
 fn unix_ms(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    u64::try_from(crate::clock::epoch_ms(time)).unwrap_or(0)
 }
 
 /// FNV-1a, 64 bits: a checksum that is the same in every build (std's hasher is not

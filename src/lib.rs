@@ -53,12 +53,13 @@
 //!   sdk, store, upstream
 //!   engine
 //!   config
-//!   model, metrics, logging, warn_every
+//!   model, metrics, logging, warn_every, clock
 //! ```
 
 pub mod actors;
 pub mod artifact_backup;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod conformance;
 pub mod engine;

@@ -59,11 +59,3 @@ pub(crate) fn lower_thread_priority() {
         }
     }
 }
-
-/// Milliseconds since the Unix epoch: when a notification was owed, retry ages, warning
-/// rates. The one clock of the pipeline.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}

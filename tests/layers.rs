@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// Lowest first. A module may use modules of lower layers, and its own.
 const LAYERS: &[&[&str]] = &[
-    &["model", "warn_every", "logging", "metrics"],
+    &["model", "warn_every", "logging", "metrics", "clock"],
     &["config"],
     &["engine"],
     &["sdk", "store", "upstream"],

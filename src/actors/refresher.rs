@@ -25,7 +25,9 @@
 //!   which is harmless: the store only ever holds complete artifacts.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::clock::{epoch_ms, epoch_secs};
 
 use actix::prelude::*;
 use serde_json::{Map, Value};
@@ -253,7 +255,7 @@ impl ArtifactRefresher {
             view_rules = views,
             "artifact_download_succeeded"
         );
-        let now_ms = unix_millis(SystemTime::now());
+        let now_ms = epoch_ms(SystemTime::now());
         let entry = artifact_entry(uuid::Uuid::new_v4().to_string(), fetch_ms, now_ms);
         self.telemetry.push(entry, &self.metrics);
         self.store.publish(loaded);
@@ -270,7 +272,7 @@ impl ArtifactRefresher {
             .set(1);
         self.metrics
             .artifact_loaded_at
-            .set(unix_secs(loaded.fetched_at));
+            .set(epoch_secs(loaded.fetched_at));
         self.metrics
             .artifact_generated_at
             .set(generated_at(&artifact.meta));
@@ -470,17 +472,7 @@ fn generated_at(meta: &Map<String, Value>) -> i64 {
     meta.get("generatedAt")
         .and_then(Value::as_str)
         .and_then(|text| humantime::parse_rfc3339_weak(text).ok())
-        .map_or(0, unix_secs)
-}
-
-fn unix_secs(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-fn unix_millis(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .map_or(0, epoch_secs)
 }
 
 #[cfg(test)]

@@ -37,12 +37,12 @@ use route::{Route, route};
 
 use crate::actors::decision::{Decide, DecideError, Decisions};
 use crate::actors::supervisor::{Resources, Shutdown, ShutdownReport, Started, Supervisor};
+use crate::clock::now_ms;
 use crate::config::Config;
 use crate::engine::{RandomIds, remote_dependency, telemetry};
 use crate::metrics::Metrics;
 use crate::model::*;
 use crate::notify::batcher::{Backpressure, BatcherSlot, Enqueue, InjectPanic, Senders};
-use crate::notify::now_ms;
 use crate::notify::owed::Owed;
 use crate::notify::spool::{Refused, Spool, SpoolError};
 use crate::notify::telemetry_buffer::TelemetryBuffer;

@@ -2,8 +2,6 @@
 //! SDK runner drives its engine: the case's artifact as the downloaded artifact, its
 //! `mockDate` as the clock, its `mockGeo` as the geo endpoint's answer.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde_json::Value;
 
 use super::runner::CaseRun;
@@ -40,7 +38,7 @@ pub fn run_case(case: &Case) -> Result<CaseRun, String> {
         ..Default::default()
     };
     let artifact = CompiledArtifact::compile(artifact, provenance).map_err(|e| e.to_string())?;
-    let now_ms = case.mock_date_ms.unwrap_or_else(wall_clock_ms);
+    let now_ms = case.mock_date_ms.unwrap_or_else(crate::clock::now_ms);
     let ids = RandomIds;
 
     // The artifact download is the first telemetry entry a client records.
@@ -109,12 +107,6 @@ pub fn run_case(case: &Case) -> Result<CaseRun, String> {
 
 fn ids_next(ids: &RandomIds) -> String {
     crate::engine::IdGenerator::next_id(ids)
-}
-
-fn wall_clock_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The notification request a decision owes Target, as the SDKs send it: the visitor,

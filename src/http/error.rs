@@ -78,10 +78,7 @@ impl ResponseError for ApiError {
     /// once a second with a count, the others each time.
     fn error_response(&self) -> HttpResponse {
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-            if let Some(n) = UNAVAILABLE_WARNING.record(1, now) {
+            if let Some(n) = UNAVAILABLE_WARNING.record(1, crate::clock::now_ms()) {
                 tracing::warn!(code = self.code, answers = n, error = %self.message, "answered 503");
             }
         } else if self.status.is_server_error() {

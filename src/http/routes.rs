@@ -1,7 +1,7 @@
 //! The endpoints. Handlers parse and validate, then call the [`TargetClient`]; no
 //! decisioning logic lives here.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -16,6 +16,7 @@ use crate::client::{
     GetOffersOptions, ResponseMeta, ResultNaming, SendNotificationsOptions, TargetClient,
     TargetDeliveryResponse,
 };
+use crate::clock::epoch_secs;
 use crate::model::DecisioningMethod;
 use crate::sdk::cookies::Cookie;
 
@@ -239,17 +240,12 @@ async fn ready(client: web::Data<TargetClient>) -> HttpResponse {
 
 async fn metrics(client: web::Data<TargetClient>) -> HttpResponse {
     if let Some(a) = client.store().current() {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let fetched = a
-            .fetched_at
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = epoch_secs(SystemTime::now());
+        let fetched = epoch_secs(a.fetched_at);
         client
             .metrics()
             .artifact_age
-            .set(i64::try_from(now.saturating_sub(fetched)).unwrap_or(i64::MAX));
+            .set(now.saturating_sub(fetched).max(0));
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -27,10 +27,10 @@ use actix::prelude::*;
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
-use super::now_ms;
 use super::owed::Owed;
 use super::spool::{Record, Spool};
 use super::telemetry_buffer::TelemetryBuffer;
+use crate::clock::now_ms;
 use crate::config::BatcherConfig;
 use crate::metrics::Metrics;
 use crate::upstream::UpstreamError;

@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use super::batcher::{BatcherSlot, Committed};
-use super::now_ms;
 use super::spool::{Command, Record, Refused, Spool, SpoolError, SpoolLevel, Store};
+use crate::clock::now_ms;
 use crate::config::{SpoolConfig, SyncMode};
 use crate::metrics::Metrics;
 use crate::warn_every::WarnEvery;
