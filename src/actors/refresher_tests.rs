@@ -1,9 +1,8 @@
 use super::*;
-use crate::upstream::fake_upstream::{
-    ArtifactReply, FakeUpstream, ab_simple, eventually, with_build,
-};
+use crate::upstream::fake_upstream::{ArtifactReply, FakeUpstream, ab_simple, with_build};
+use testkit::eventually_sync;
 
-const REAL_ORG: &str = "74F652E95F1B16FE0A495C92@AdobeOrg";
+use testkit::shared::REAL_ARTIFACT_ORG as REAL_ORG;
 
 struct Harness {
     store: Arc<ArtifactStore>,
@@ -30,7 +29,7 @@ impl Harness {
 
     async fn loaded(&self) -> Arc<LoadedArtifact> {
         assert!(
-            eventually(5, || self.store.current().is_some()).await,
+            eventually_sync(Duration::from_secs(5), || self.store.current().is_some()).await,
             "no artifact loaded; status: {:?}",
             self.store.status()
         );
@@ -125,7 +124,7 @@ async fn a_new_artifact_is_picked_up_on_the_next_poll() {
     assert_eq!(app.build(), Some(1));
 
     upstream.set_artifact(served(with_build(&artifact, 2), "\"b2\""));
-    assert!(eventually(5, || app.build() == Some(2)).await);
+    assert!(eventually_sync(Duration::from_secs(5), || app.build() == Some(2)).await);
     let loaded = app.store.current().unwrap();
     assert_eq!(loaded.etag.as_deref(), Some("\"b2\""));
     assert_eq!(loaded.compiled.trace["artifactRetrievalCount"], 2);
@@ -204,7 +203,7 @@ async fn a_failed_first_load_is_retried_before_the_next_poll() {
     let artifact = ab_simple();
     let upstream = FakeUpstream::start(ArtifactReply::Status(503)).await;
     let app = Harness::start(config(&format!("{}/rules.json", upstream.base), 300));
-    assert!(eventually(3, || app.store.status().failures >= 1).await);
+    assert!(eventually_sync(Duration::from_secs(3), || app.store.status().failures >= 1).await);
     assert!(app.store.current().is_none());
 
     upstream.set_artifact(served(artifact, "\"v1\""));

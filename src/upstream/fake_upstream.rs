@@ -175,15 +175,3 @@ pub(crate) fn with_build(artifact: &[u8], build: u64) -> Vec<u8> {
     value["meta"]["build"] = build.into();
     serde_json::to_vec(&value).unwrap()
 }
-
-/// Polls `check` every 20 ms for at most `secs` seconds.
-pub(crate) async fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-    while std::time::Instant::now() < deadline {
-        if check() {
-            return true;
-        }
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
-    }
-    check()
-}

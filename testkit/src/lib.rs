@@ -25,3 +25,8 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// [`eventually`] for a condition that needs no await.
+pub async fn eventually_sync(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    eventually(timeout, || std::future::ready(condition())).await
+}

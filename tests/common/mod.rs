@@ -11,10 +11,9 @@ mod fake;
 pub mod process;
 mod proxy;
 
-use std::future::Future;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use offerd::client::TargetClient;
@@ -32,23 +31,7 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 /// The ETag the fake serves the demo artifact with at first.
 pub const DEMO_ETAG: &str = "\"demo-v1\"";
 
-/// Polls `condition` every 20 ms until it holds or `timeout` passes; true if it held.
-pub async fn eventually<F, Fut>(timeout: Duration, mut condition: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition().await {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+pub use testkit::eventually;
 
 /// A fresh directory under the system's temp dir, removed when dropped — unless the
 /// test is failing: then it is kept (and named on stderr) for a look at the spool

@@ -10,7 +10,13 @@ use crate::model::{
     ChannelType, Context as VisitorContext, DeliveryRequest, Notification, TelemetryEntry,
     VisitorId,
 };
-use crate::upstream::delivery::fake::{FakeDelivery, Reply, Seen, eventually};
+use crate::upstream::delivery::fake::{FakeDelivery, Reply, Seen};
+
+/// Waits (5 s at most) until `done`, else fails the test naming `what`.
+async fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    let held = testkit::eventually_sync(Duration::from_secs(5), done).await;
+    assert!(held, "timed out waiting for {what}");
+}
 use crate::upstream::delivery::{DeliveryClient, DeliverySettings};
 
 /// A linger long enough never to end during a test: flushes are explicit.
@@ -69,7 +75,7 @@ impl Harness {
     }
 
     async fn requests_eventually(&self, n: usize) -> Vec<Seen> {
-        eventually(&format!("{n} upstream requests"), || {
+        wait_for(&format!("{n} upstream requests"), || {
             self.fake.requests().len() >= n
         })
         .await;
@@ -174,7 +180,7 @@ async fn merges_per_visitor_and_session_never_across() {
         .map(|(v, s, n)| (v.to_string(), s.to_string(), *n))
         .collect();
     assert_eq!(shape, expected);
-    eventually("5 sent", || h.sent() == 5).await;
+    wait_for("5 sent", || h.sent() == 5).await;
     assert_eq!(h.fake.requests().len(), 3);
 }
 
@@ -196,7 +202,7 @@ async fn the_query_carries_client_and_the_outbound_session() {
     let context = seen[0].body.context.as_ref().unwrap();
     assert_eq!(context.channel, Some(ChannelType::Web));
     let upstream = &h.metrics.upstream_requests;
-    eventually("an ok call", || {
+    wait_for("an ok call", || {
         upstream.with_label_values(&["notifications", "ok"]).get() == 1
     })
     .await;
@@ -213,12 +219,12 @@ async fn a_full_key_is_sent_at_once_and_split_at_the_limit() {
     // No tick and no Flush: the size trigger sends the two full requests.
     let seen = h.requests_eventually(2).await;
     assert!(seen.iter().all(|s| s.notifications() == 3), "{seen:?}");
-    eventually("6 sent", || h.sent() == 6).await;
+    wait_for("6 sent", || h.sent() == 6).await;
     assert_eq!(h.metrics.batcher_queue_depth.get(), 1);
     h.addr.send(Flush).await.unwrap();
     let seen = h.requests_eventually(3).await;
     assert_eq!(seen[2].notifications(), 1);
-    eventually("7 sent", || h.sent() == 7).await;
+    wait_for("7 sent", || h.sent() == 7).await;
 }
 
 #[actix_rt::test]
@@ -245,7 +251,7 @@ async fn a_503_is_retried_then_sent() {
     ]);
     h.enqueue("a", "s", 2).await.unwrap();
     h.addr.send(Flush).await.unwrap();
-    eventually("2 sent", || h.sent() == 2).await;
+    wait_for("2 sent", || h.sent() == 2).await;
     assert_eq!(h.fake.requests().len(), 3);
     assert_eq!(h.metrics.notifications_retried.get(), 4, "2 retries x 2");
     assert_eq!(h.metrics.batcher_queue_depth.get(), 0);
@@ -265,7 +271,7 @@ async fn a_400_is_split_until_the_bad_notification_is_alone() {
         .insert(2, serde_json::value::to_raw_value(&bad).unwrap());
     h.addr.send(Enqueue(owed)).await.unwrap().unwrap();
     h.addr.send(Flush).await.unwrap();
-    eventually("1 rejected, 4 sent", || {
+    wait_for("1 rejected, 4 sent", || {
         h.dropped("rejected") == 1 && h.sent() == 4
     })
     .await;
@@ -291,7 +297,7 @@ async fn too_old_to_retry_is_expired_and_counted() {
     let old = owed_at("a", "s", 2, now_ms() - 61_000);
     h.addr.send(Enqueue(old)).await.unwrap().unwrap();
     h.addr.send(Flush).await.unwrap();
-    eventually("2 expired", || h.dropped("expired") == 2).await;
+    wait_for("2 expired", || h.dropped("expired") == 2).await;
     assert_eq!(h.fake.requests().len(), 1, "no retry past the age budget");
 }
 
@@ -302,7 +308,7 @@ async fn retries_go_on_while_young_enough() {
         .script((0..12).map(|_| Reply::Status(503, String::new())));
     h.enqueue("a", "s", 2).await.unwrap();
     h.addr.send(Flush).await.unwrap();
-    eventually("2 sent after 12 failures", || h.sent() == 2).await;
+    wait_for("2 sent after 12 failures", || h.sent() == 2).await;
     assert_eq!(h.fake.requests().len(), 13);
     let ids: Vec<_> = h
         .fake
@@ -329,7 +335,7 @@ async fn telemetry_rides_on_the_first_request_or_alone() {
     assert_eq!(carriers.len(), 1, "{seen:?}");
     assert_eq!(carriers[0].telemetry(), 2);
     assert!(h.telemetry.is_empty());
-    eventually("2 sent", || h.sent() == 2).await;
+    wait_for("2 sent", || h.sent() == 2).await;
 
     // Nothing queued: a telemetry-only request for the visitor seen last.
     h.telemetry.push(entry(3), &h.metrics);
@@ -358,7 +364,7 @@ async fn drain_sends_everything_reports_it_and_stops() {
         .unwrap();
     assert_eq!((report.sent, report.dropped), (5, 0));
     assert_eq!(h.sent(), 5);
-    eventually("the batcher to stop", || !h.addr.connected()).await;
+    wait_for("the batcher to stop", || !h.addr.connected()).await;
 }
 
 #[actix_rt::test]
@@ -387,7 +393,7 @@ async fn the_limit_grows_with_demand_and_shrinks_on_errors() {
     for i in 0..200 {
         h.enqueue(&format!("v{i}"), "s", 1).await.unwrap();
     }
-    eventually("200 sent", || h.sent() == 200).await;
+    wait_for("200 sent", || h.sent() == 200).await;
     let grown = h.metrics.notification_concurrency_limit.get();
     assert!(grown > 2, "limit grew to {grown}");
     h.fake
@@ -395,7 +401,7 @@ async fn the_limit_grows_with_demand_and_shrinks_on_errors() {
     for i in 0..10 {
         h.enqueue(&format!("w{i}"), "s", 1).await.unwrap();
     }
-    eventually("210 sent", || h.sent() == 210).await;
+    wait_for("210 sent", || h.sent() == 210).await;
     let shrunk = h.metrics.notification_concurrency_limit.get();
     assert!(shrunk < grown, "limit shrank from {grown} to {shrunk}");
 }

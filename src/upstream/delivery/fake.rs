@@ -165,14 +165,3 @@ fn ok() -> HttpResponse {
         .content_type("application/json")
         .body(r#"{"status":200}"#)
 }
-
-/// Polls `done` every 10 ms for up to 5 s; panics naming `what` if it never holds.
-pub(crate) async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..500 {
-        if done() {
-            return;
-        }
-        actix_rt::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
