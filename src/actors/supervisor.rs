@@ -20,7 +20,7 @@ use actix::prelude::*;
 use arc_swap::ArcSwapOption;
 
 use super::decision::Decisions;
-use super::refresher::ArtifactRefresher;
+use super::refresher::{ArtifactRefresher, RefreshNow, RefreshOutcome};
 use crate::config::Config;
 use crate::metrics::{DROP_REASONS, Metrics};
 use crate::notify::batcher::{Backpressure, Batcher, BatcherSlot, Drain, DrainReport, Senders};
@@ -228,6 +228,26 @@ impl Actor for Supervisor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(LIVENESS_EVERY, |act, _| act.check_liveness());
+    }
+}
+
+/// Download the artifact now, through the current refresher: `POST
+/// /v1/artifact/refresh`, which deploy hooks call after publishing an activity.
+/// `None` when no refresher runs (server-side mode, or shutting down).
+#[derive(Message)]
+#[rtype(result = "Option<RefreshOutcome>")]
+pub struct RefreshArtifact;
+
+impl Handler<RefreshArtifact> for Supervisor {
+    type Result = ResponseFuture<Option<RefreshOutcome>>;
+
+    fn handle(&mut self, _msg: RefreshArtifact, _ctx: &mut Context<Self>) -> Self::Result {
+        let refresher = self.refresher.clone().filter(|_| !self.shutting_down);
+        Box::pin(async move {
+            let outcome = refresher?.send(RefreshNow).await;
+            // A refresher that died mid-way is restarted by the Supervisor's check.
+            Some(outcome.unwrap_or_else(|_| RefreshOutcome::Failed("the refresher stopped".into())))
+        })
     }
 }
 

@@ -36,7 +36,10 @@ use attributes::{add_mboxes, attributes_of};
 use route::{Route, route};
 
 use crate::actors::decision::{Decide, DecideError, Decisions};
-use crate::actors::supervisor::{Resources, Shutdown, ShutdownReport, Started, Supervisor};
+pub use crate::actors::refresher::RefreshOutcome;
+use crate::actors::supervisor::{
+    RefreshArtifact, Resources, Shutdown, ShutdownReport, Started, Supervisor,
+};
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::engine::{RandomIds, remote_dependency, telemetry};
@@ -565,6 +568,17 @@ impl TargetClient {
             &self.inner.client,
             &notifications,
         ))
+    }
+
+    /// Downloads the artifact now, outside the polling schedule, and says what came of
+    /// it; `None` when no artifact is polled (server-side mode, or shutting down).
+    pub async fn refresh_artifact(&self) -> Option<RefreshOutcome> {
+        self.inner
+            .supervisor
+            .send(RefreshArtifact)
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Panics the current Batcher, to show that the Supervisor restarts it and the

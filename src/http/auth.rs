@@ -17,6 +17,7 @@ use crate::client::TargetClient;
 pub fn is_operational(path: &str) -> bool {
     path == "/metrics"
         || path == "/v1/artifact"
+        || path == "/v1/artifact/refresh"
         || path == "/openapi.json"
         || path.starts_with("/health/")
 }

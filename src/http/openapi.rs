@@ -29,7 +29,7 @@ use super::body::AttributesBody;
 use crate::client::{Attributes, GetOffersOptions, TargetClient, TargetDeliveryResponse};
 use crate::config::Config;
 use crate::model::{DeliveryRequest, DeliveryResponse};
-use operations::{artifact, attributes, delivery, live, metrics};
+use operations::{artifact, artifact_refresh, attributes, delivery, live, metrics};
 use operations::{notifications, offers, openapi, ready};
 
 /// Which listener serves a route; also its tag in the document.
@@ -87,6 +87,12 @@ pub const ENDPOINTS: &[Endpoint] = &[
     route(Verb::Post, "/rest/v1/delivery", Listener::Decisions, delivery),
     route(Verb::Post, "/rest/v1/delivery/", Listener::Decisions, delivery),
     route(Verb::Get, "/v1/artifact", Listener::Operations, artifact),
+    route(
+        Verb::Post,
+        "/v1/artifact/refresh",
+        Listener::Operations,
+        artifact_refresh,
+    ),
     route(Verb::Get, "/health/live", Listener::Operations, live),
     route(Verb::Get, "/health/ready", Listener::Operations, ready),
     route(Verb::Get, "/metrics", Listener::Operations, metrics),

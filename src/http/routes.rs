@@ -13,8 +13,8 @@ use super::delivery;
 use super::error::{ApiError, DELIVERY_API_PATH};
 use super::openapi::{self, Verb};
 use crate::client::{
-    GetOffersOptions, ResponseMeta, ResultNaming, SendNotificationsOptions, TargetClient,
-    TargetDeliveryResponse,
+    GetOffersOptions, RefreshOutcome, ResponseMeta, ResultNaming, SendNotificationsOptions,
+    TargetClient, TargetDeliveryResponse,
 };
 use crate::clock::epoch_secs;
 use crate::model::DecisioningMethod;
@@ -41,6 +41,7 @@ pub fn configure_decisions(cfg: &mut web::ServiceConfig) {
 /// `server.admin_bind`.
 pub fn configure_operations(cfg: &mut web::ServiceConfig) {
     cfg.service(get("/v1/artifact").route(web::get().to(artifact)))
+        .service(post("/v1/artifact/refresh").route(web::post().to(refresh_artifact)))
         .service(get("/health/live").route(web::get().to(live)))
         .service(get("/health/ready").route(web::get().to(ready)))
         .service(get("/metrics").route(web::get().to(metrics)))
@@ -191,6 +192,28 @@ async fn attributes(
     };
     let attributes = client.get_attributes(&body.mbox_names, options).await?;
     Ok(HttpResponse::Ok().json(attributes))
+}
+
+/// `POST /v1/artifact/refresh`: download the artifact now (see its OpenAPI operation).
+async fn refresh_artifact(client: web::Data<TargetClient>) -> Result<HttpResponse, ApiError> {
+    match client.refresh_artifact().await {
+        Some(RefreshOutcome::Updated { version }) => {
+            Ok(HttpResponse::Ok().json(json!({"outcome": "updated", "version": version})))
+        }
+        Some(RefreshOutcome::Unchanged) => {
+            Ok(HttpResponse::Ok().json(json!({"outcome": "unchanged"})))
+        }
+        Some(RefreshOutcome::Failed(error)) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "artifact_refresh_failed",
+            format!("the artifact download failed, the one in use stays: {error}"),
+        )),
+        None => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_artifact_polled",
+            "no artifact is polled: offerd decides server-side, or is shutting down",
+        )),
+    }
 }
 
 async fn artifact(client: web::Data<TargetClient>) -> HttpResponse {

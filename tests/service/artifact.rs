@@ -185,3 +185,52 @@ async fn a_failing_artifact_server_keeps_the_last_good_one() {
 
     assert_last_good_artifact_kept(&app).await;
 }
+
+#[actix_rt::test]
+async fn a_deploy_hook_refreshes_the_artifact_at_once() {
+    // No poll for an hour: only the hook fetches.
+    let app = TestApp::ready(|c| c.artifact.polling_interval_secs = 3600).await;
+    let polls = app.fake.artifact_requests();
+
+    let (status, answer) = app.post_raw("/v1/artifact/refresh", "").await;
+    assert_eq!((status, &answer), (200, &json!({"outcome": "unchanged"})));
+    assert_eq!(app.fake.artifact_requests(), polls + 1);
+    assert_eq!(
+        app.fake.not_modified(),
+        1,
+        "the refresh is a conditional request"
+    );
+
+    let mut newer = with_hero_content("<div>refreshed</div>");
+    newer["meta"]["generatedAt"] = json!("2026-12-07T22:00:00.000Z");
+    app.fake.serve_artifact(&newer, "\"demo-v2\"");
+    let (status, answer) = app.post_raw("/v1/artifact/refresh", "").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "updated");
+    assert_eq!(answer["version"], newer["version"]);
+    // In use by the time the hook has its answer.
+    assert_eq!(loaded_etag(&app).await, "\"demo-v2\"");
+    assert_eq!(
+        hero_content(&app).await,
+        (200, "<div>refreshed</div>".into())
+    );
+
+    app.fake.fail_artifact(500);
+    let failed = app.post_raw("/v1/artifact/refresh", "").await;
+    assert_error(&failed, 502);
+    assert_eq!(
+        loaded_etag(&app).await,
+        "\"demo-v2\"",
+        "the last good one stays"
+    );
+}
+
+#[actix_rt::test]
+async fn in_server_side_mode_there_is_no_artifact_to_refresh() {
+    let app = TestApp::ready(|c| {
+        c.target.decisioning_method = DecisioningMethod::ServerSide;
+    })
+    .await;
+    let answer = app.post_raw("/v1/artifact/refresh", "").await;
+    assert_error(&answer, 409);
+}

@@ -12,7 +12,7 @@ pub(super) fn schema(value: Value) -> Schema {
 }
 
 /// The schemas, by component name.
-pub(super) fn hand_written() -> [(&'static str, Value); 9] {
+pub(super) fn hand_written() -> [(&'static str, Value); 10] {
     let time = json!({"type": ["string", "null"], "description": "RFC 3339, milliseconds"});
     let cookie = json!({
         "type": "object",
@@ -105,6 +105,20 @@ pub(super) fn hand_written() -> [(&'static str, Value); 9] {
                     "type": "integer", "minimum": 0,
                     "description": "How many notifications were queued",
                 }},
+            }),
+        ),
+        (
+            "ArtifactRefresh",
+            json!({
+                "type": "object",
+                "required": ["outcome"],
+                "properties": {
+                    "outcome": {"type": "string", "enum": ["updated", "unchanged"],
+                                "description": "updated: a new artifact is in use; \
+                                                unchanged: the source had nothing new"},
+                    "version": {"type": "string",
+                                "description": "The new artifact's version (updated only)"},
+                },
             }),
         ),
         (

@@ -237,6 +237,28 @@ pub(super) fn artifact(_: &Config) -> OperationBuilder {
     )
 }
 
+pub(super) fn artifact_refresh(_: &Config) -> OperationBuilder {
+    operation(
+        "refreshArtifact",
+        "Download the artifact now",
+        "Fetches the artifact outside the polling schedule (a conditional request, as a \
+         poll) and answers once it is in use or known unchanged: for a deploy hook, after \
+         publishing an activity. A refresh already running is followed by a new one.",
+    )
+    .response(
+        "200",
+        json_reply("The refresh's outcome", schema_ref("ArtifactRefresh")),
+    )
+    .response(
+        "409",
+        error("No artifact is polled: server-side mode, or shutting down"),
+    )
+    .response(
+        "502",
+        error("The download failed; the artifact in use stays"),
+    )
+}
+
 pub(super) fn live(_: &Config) -> OperationBuilder {
     operation("live", "Liveness", "200 while offerd runs.")
         .response("200", json_reply("Live", schema_ref("Live")))
