@@ -45,7 +45,9 @@ use crate::config::Config;
 use crate::engine::{RandomIds, remote_dependency, telemetry};
 use crate::metrics::Metrics;
 use crate::model::*;
-use crate::notify::batcher::{Backpressure, BatcherSlot, Enqueue, InjectPanic, Senders};
+#[cfg(feature = "testing")]
+use crate::notify::batcher::InjectPanic;
+use crate::notify::batcher::{Backpressure, BatcherSlot, Enqueue, Senders};
 use crate::notify::owed::Owed;
 use crate::notify::spool::{Refused, Spool, SpoolError};
 use crate::notify::telemetry_buffer::TelemetryBuffer;
@@ -582,8 +584,9 @@ impl TargetClient {
     }
 
     /// Panics the current Batcher, to show that the Supervisor restarts it and the
-    /// spool gives the new one the backlog. For tests.
-    #[doc(hidden)]
+    /// spool gives the new one the backlog. Only with the `testing` feature, which
+    /// only offerd's own tests turn on.
+    #[cfg(feature = "testing")]
     pub fn inject_batcher_panic(&self) {
         if let Some(batcher) = self.inner.batcher.load().as_ref() {
             batcher.do_send(InjectPanic);

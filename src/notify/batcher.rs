@@ -5,8 +5,9 @@
 //!   cluster), the requests waiting for a call slot, those in flight and those backing
 //!   off before a retry. `batcher.queue_capacity` bounds them together.
 //! - **Receives** [`Committed`] records from the SpoolWriter (with a spool), or
-//!   [`Enqueue`] from the client (memory only, or when the spool failed); [`Flush`] from
-//!   anyone; [`Drain`] from the Supervisor.
+//!   [`Enqueue`] from the client (memory only, or when the spool failed); [`Drain`] from
+//!   the Supervisor. (Its unit tests also send `Flush`, and the service tests
+//!   `InjectPanic`, built only for them.)
 //! - **Sends** notification requests on the [`Senders`]' lanes: one visitor and
 //!   session each, at most `max_notifications_per_request`, under an adaptive limit
 //!   ([`ConcurrencyLimit`]) that follows Target's latency and errors. Retries back off
@@ -86,7 +87,8 @@ pub struct Enqueue(pub Owed);
 #[rtype(result = "()")]
 pub struct Committed(pub Vec<Record>);
 
-/// Send everything lingering now.
+/// Send everything lingering now: the unit tests' way to skip the linger.
+#[cfg(test)]
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Flush;
@@ -103,8 +105,9 @@ pub struct Drain {
 #[rtype(result = "()")]
 struct Attempted(Outcome);
 
-/// Panics inside the Batcher: how tests show the Supervisor restarts it.
-#[doc(hidden)]
+/// Panics inside the Batcher: how the service tests show the Supervisor restarts it.
+/// Built only with the `testing` feature, which only offerd's own tests turn on.
+#[cfg(feature = "testing")]
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct InjectPanic;
@@ -641,6 +644,7 @@ impl Handler<Committed> for Batcher {
     }
 }
 
+#[cfg(test)]
 impl Handler<Flush> for Batcher {
     type Result = ();
 
@@ -679,6 +683,7 @@ impl Handler<Drain> for Batcher {
     }
 }
 
+#[cfg(feature = "testing")]
 impl Handler<InjectPanic> for Batcher {
     type Result = ();
 
