@@ -35,6 +35,8 @@
 //! - [`http`]: the actix-web adapter over the client; its route table is the OpenAPI
 //!   document (`http/openapi.rs`, served at `/openapi.json`).
 //! - [`upstream`]: Delivery API, artifact and geo clients.
+//! - [`ofrep`]: OpenFeature's Remote Evaluation Protocol over get_attributes, pure: the
+//!   evaluation context as a request, flag keys as mboxes and attributes, the answers.
 //! - [`store`], [`metrics`], [`config`]: shared state and settings.
 //! - [`conformance`]: Adobe's conformance suite runner (tests and `offerd conformance`).
 
@@ -48,6 +50,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod notify;
+pub mod ofrep;
 pub mod store;
 pub mod upstream;
 pub mod warn_every;

@@ -31,7 +31,8 @@ mod validate;
 
 use crate::warn_every::WarnEvery;
 pub use attributes::Attributes;
-use attributes::{add_mboxes, attributes_of};
+use attributes::add_mboxes;
+pub(crate) use attributes::attributes_of;
 use on_device::OnDevice;
 pub use options::{GetOffersOptions, ResultNaming, SendNotificationsOptions};
 use prepare::{ClientSettings, PreparedRequest};
