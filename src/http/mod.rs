@@ -6,6 +6,7 @@ pub mod access_log;
 mod auth;
 mod delivery;
 pub mod error;
+mod ofrep;
 pub mod openapi;
 mod probe;
 pub mod routes;
