@@ -15,7 +15,8 @@
 //!   refused and counted;
 //! - `operations`: started as a container or pod would start it: empty directory,
 //!   service-link variables, `OFFERD_CONFIG`, JSON logs, `offerd health`/`ready`, exit 64;
-//! - `openapi`: `/openapi.json` against the routes served, per listener and token.
+//! - `openapi`: `/openapi.json` against the routes served, per listener and token;
+//! - `ofrep`: OpenFeature's OFREP endpoints against `/v1/attributes` for the same visitor.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -25,6 +26,7 @@ mod artifact;
 mod delivery_api;
 mod durability;
 mod notifications;
+mod ofrep;
 mod openapi;
 mod operations;
 mod remote;
