@@ -77,7 +77,8 @@ pub struct ServerConfig {
     /// notifications on SIGTERM/SIGINT. Default 10.
     pub shutdown_grace_secs: u64,
     /// `server.auth_tokens`: bearer tokens accepted on the decision endpoints
-    /// (`/v1/*`, `/rest/v1/delivery`); empty = open. From the environment as a comma
+    /// (`/v1/*`, `/rest/v1/delivery`, and OFREP's `/ofrep/v1/*`, which also take one as
+    /// `X-API-Key`); empty = open. From the environment as a comma
     /// separated list (`OFFERD_SERVER__AUTH_TOKENS=a,b`). Never logged.
     pub auth_tokens: Vec<String>,
     /// `server.protect_operations`: also require a token on `/metrics`, `/health/*`,
