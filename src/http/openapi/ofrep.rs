@@ -46,6 +46,8 @@ pub(super) fn schemas() -> [(&'static str, Value); 5] {
         }
         failure
     };
+    let text =
+        |description: &str| json!({"type": "string", "pattern": r"\S", "description": description});
     let evaluation_codes = [
         "PARSE_ERROR",
         "TARGETING_KEY_MISSING",
@@ -58,15 +60,34 @@ pub(super) fn schemas() -> [(&'static str, Value); 5] {
             "OfrepEvaluationRequest",
             json!({
                 "type": "object",
-                "description": "The evaluation context; see the README's mapping table.",
+                "description": "The evaluation context; see the README's mapping table. Without \
+                    `targetingKey` (and without `marketingCloudVisitorId` or `thirdPartyId`) \
+                    the answer is TARGETING_KEY_MISSING.",
+                "required": ["context"],
                 "properties": {"context": {
                     "type": "object",
+                    "required": ["targetingKey"],
                     "properties": {
-                        "targetingKey": {"type": "string", "description": "The tntId"},
-                        "marketingCloudVisitorId": {"type": "string"},
-                        "thirdPartyId": {"type": "string"},
+                        "targetingKey": text("The visitor's tntId"),
+                        "marketingCloudVisitorId": text("Target allocates on it before the tntId"),
+                        "thirdPartyId": text("Target allocates on it before the tntId"),
+                        "url": text("context.address.url"),
+                        "referrer": text("context.address.referringUrl"),
+                        "userAgent": text("context.userAgent"),
+                        "ipAddress": text("context.geo.ipAddress"),
+                        "latitude": {"type": "number"},
+                        "longitude": {"type": "number"},
+                        "countryCode": text("context.geo.countryCode"),
+                        "stateCode": text("context.geo.stateCode"),
+                        "city": text("context.geo.city"),
+                        "zip": text("context.geo.zip"),
+                        "propertyToken": text("property.token"),
+                        "channel": {"type": "string", "enum": ["web", "mobile"]},
                     },
-                    "additionalProperties": true,
+                    "additionalProperties": {
+                        "description": "An mbox parameter (null: as absent)",
+                        "type": ["string", "number", "boolean", "null"],
+                    },
                 }},
             }),
         ),
