@@ -360,3 +360,26 @@ async fn not_ready_is_a_503_with_retry_after() {
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
 }
+
+#[actix_rt::test]
+async fn server_side_mode_asks_target_for_any_key() {
+    let app = TestApp::ready(|c| c.target.decisioning_method = DecisioningMethod::ServerSide).await;
+    let body = ofrep_context("server-side-visitor", None, "free");
+
+    let (status, answer) = app.post_json(&flag_path("any-mbox.from"), &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["value"], json!("edge"), "the fake Target's offer");
+    let forwarded = app.fake.decision_requests();
+    assert_eq!(
+        forwarded
+            .first()
+            .and_then(|r| r.body.pointer("/execute/mboxes/0/name")),
+        Some(&json!("any-mbox")),
+        "{forwarded:#?}"
+    );
+
+    // No artifact names the flag mboxes: bulk has none to decide.
+    let (status, bulk) = app.post_json(FLAGS, &body).await;
+    assert_eq!(status, 200, "{bulk}");
+    assert_eq!(bulk, json!({"flags": []}));
+}
