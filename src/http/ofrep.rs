@@ -64,8 +64,11 @@ pub(super) async fn evaluate_flags(
     let hash = murmur3::murmur3_x64_128(&mut answer.as_slice(), 0).unwrap_or_default();
     let etag = format!("\"{hash:032x}\"");
     let Ok(etag_value) = HeaderValue::from_str(&etag) else {
-        return Failure::Evaluation(EvaluationError::new(ErrorCode::General, "no ETag"))
-            .answer(None);
+        // Hex digits in quotes always make a header value: offerd's bug if not.
+        return Failure::Client(ClientError::Internal(format!(
+            "ETag {etag} is no header value"
+        )))
+        .answer(None);
     };
     if matches_etag(&req, &etag) {
         return HttpResponse::NotModified()
