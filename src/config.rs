@@ -86,7 +86,8 @@ pub struct ServerConfig {
     /// to other replicas before the listener closes. Default 0 (stop accepting at once).
     pub drain_delay_secs: u64,
     /// `server.auth_tokens`: bearer tokens accepted on the decision endpoints
-    /// (`/v1/*`, `/rest/v1/delivery`); empty = open. From the environment as a comma
+    /// (`/v1/*`, `/rest/v1/delivery`, and OFREP's `/ofrep/v1/*`, which also take one as
+    /// `X-API-Key`); empty = open. From the environment as a comma
     /// separated list (`OFFERD_SERVER__AUTH_TOKENS=a,b`). Never logged.
     pub auth_tokens: Vec<String>,
     /// `server.protect_operations`: also require a token on `/metrics`, `/health/*`,

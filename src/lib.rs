@@ -37,6 +37,8 @@
 //! - [`http`]: the actix-web adapter over the client; its route table is the OpenAPI
 //!   document (`http/openapi.rs`, served at `/openapi.json`).
 //! - [`upstream`]: Delivery API, artifact and geo clients.
+//! - [`ofrep`]: OpenFeature's Remote Evaluation Protocol over get_attributes, pure: the
+//!   evaluation context as a request, flag keys as mboxes and attributes, the answers.
 //! - [`store`], [`metrics`], [`config`]: shared state and settings.
 //! - [`artifact_backup`]: the last good artifact on disk, written by the refresher
 //!   after each download and served at a start while the CDN is unreachable.
@@ -47,6 +49,7 @@
 //!
 //! ```text
 //!   http, conformance
+//!   ofrep
 //!   client
 //!   actors
 //!   notify, artifact_backup
@@ -68,6 +71,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod notify;
+pub mod ofrep;
 pub mod sdk;
 pub mod store;
 pub mod upstream;

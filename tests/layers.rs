@@ -14,6 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["notify", "artifact_backup"],
     &["actors"],
     &["client"],
+    &["ofrep"],
     &["http", "conformance"],
 ];
 

@@ -43,7 +43,7 @@ pub(super) fn add_mboxes(request: &mut DeliveryRequest, names: &[String]) {
 }
 
 /// JSON offers merged per mbox name, prefetch first then execute, as the SDKs do.
-pub(super) fn attributes_of(response: &DeliveryResponse) -> Map<String, Value> {
+pub(crate) fn attributes_of(response: &DeliveryResponse) -> Map<String, Value> {
     let mut by_mbox: HashMap<String, Map<String, Value>> = HashMap::new();
     let mut order = Vec::new();
     let prefetch = response.prefetch.as_ref().and_then(|p| p.mboxes.as_ref());

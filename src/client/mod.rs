@@ -32,7 +32,8 @@ pub(crate) use crate::sdk::validate::validate_notifications;
 use crate::sdk::validate::validate_request;
 use crate::warn_every::WarnEvery;
 pub use attributes::Attributes;
-use attributes::{add_mboxes, attributes_of};
+use attributes::add_mboxes;
+pub(crate) use attributes::attributes_of;
 use route::{Route, route};
 
 use crate::actors::decision::{Decide, DecideError, Decisions};

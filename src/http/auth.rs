@@ -5,13 +5,16 @@
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
+use actix_web::http::header::{AUTHORIZATION, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 use actix_web::middleware::Next;
 use actix_web::{ResponseError, web};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use crate::client::TargetClient;
+
+/// OFREP's routes, which also take `X-API-Key`.
+pub const OFREP_PREFIX: &str = "/ofrep/";
 
 /// The operational endpoints; everything else decides or takes notifications.
 pub fn is_operational(path: &str) -> bool {
@@ -40,12 +43,14 @@ pub async fn authorize(
     if allowed {
         return Ok(next.call(req).await?.map_into_left_body());
     }
-    let error = ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "this endpoint needs `Authorization: Bearer <token>` with a token from server.auth_tokens",
-    )
-    .shaped_for(req.path());
+    let message = if req.path().starts_with(OFREP_PREFIX) {
+        "this endpoint needs `Authorization: Bearer <token>` or `X-API-Key: <token>` with a \
+         token from server.auth_tokens"
+    } else {
+        "this endpoint needs `Authorization: Bearer <token>` with a token from server.auth_tokens"
+    };
+    let error =
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message).shaped_for(req.path());
     let mut response = error.error_response();
     response
         .headers_mut()
@@ -53,16 +58,25 @@ pub async fn authorize(
     Ok(req.into_response(response).map_into_right_body())
 }
 
+/// OFREP's providers send a token as a bearer or as `X-API-Key` (the protocol's two
+/// schemes); offerd's own endpoints take bearers only.
+const API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+
 fn carries_a_token(req: &ServiceRequest, tokens: &[String]) -> bool {
-    let given = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let Some(given) = given else {
-        return false;
+    let header = |name: &HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let bearer = header(&AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer "));
+    let api_key = if req.path().starts_with(OFREP_PREFIX) {
+        header(&API_KEY)
+    } else {
+        None
     };
+    [bearer, api_key]
+        .into_iter()
+        .flatten()
+        .any(|given| is_a_token(given.trim(), tokens))
+}
+
+fn is_a_token(given: &str, tokens: &[String]) -> bool {
     // Every token is compared, so the time taken does not tell which one matched.
     tokens.iter().fold(false, |matched, token| {
         matched | bool::from(given.as_bytes().ct_eq(token.as_bytes()))

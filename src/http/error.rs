@@ -74,9 +74,22 @@ impl ResponseError for ApiError {
         self.status
     }
 
-    /// Every 5xx is logged here, once: 503s (overload, not ready, a full queue) at most
-    /// once a second with a count, the others each time.
+    /// Every 5xx is logged here, once ([`ApiError::log`]): 503s (overload, not ready, a
+    /// full queue) at most once a second with a count, the others each time.
     fn error_response(&self) -> HttpResponse {
+        self.log();
+        let body = match self.shape {
+            ErrorShape::Offerd => json!({"error": {"code": self.code, "message": self.message}}),
+            ErrorShape::Target => json!({"status": self.status.as_u16(), "message": self.message}),
+        };
+        HttpResponse::build(self.status).json(body)
+    }
+}
+
+impl ApiError {
+    /// Logs a 5xx, once, where it is answered (OFREP answers in its own shape, so it
+    /// logs through here too).
+    pub(crate) fn log(&self) {
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             if let Some(n) = UNAVAILABLE_WARNING.record(1, crate::clock::now_ms()) {
                 tracing::warn!(code = self.code, answers = n, error = %self.message, "answered 503");
@@ -85,11 +98,6 @@ impl ResponseError for ApiError {
             let detail = self.detail.as_deref().unwrap_or("");
             tracing::error!(status = self.status.as_u16(), code = self.code, error = %self.message, detail, "request failed");
         }
-        let body = match self.shape {
-            ErrorShape::Offerd => json!({"error": {"code": self.code, "message": self.message}}),
-            ErrorShape::Target => json!({"status": self.status.as_u16(), "message": self.message}),
-        };
-        HttpResponse::build(self.status).json(body)
     }
 }
 

@@ -7,6 +7,7 @@ mod auth;
 mod body;
 mod delivery;
 pub mod error;
+mod ofrep;
 pub mod openapi;
 mod probe;
 pub mod routes;

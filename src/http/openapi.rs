@@ -14,12 +14,15 @@
 //! `server.auth_tokens` applies.
 
 mod bodies;
+mod ofrep;
 mod operations;
 
 use actix_web::{HttpResponse, web};
 use utoipa::ToSchema;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{
     ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathItem, PathsBuilder, RefOr, Schema,
     Tag,
@@ -84,6 +87,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
     route(Verb::Post, "/v1/offers", Listener::Decisions, offers),
     route(Verb::Post, "/v1/notifications", Listener::Decisions, notifications),
     route(Verb::Post, "/v1/attributes", Listener::Decisions, attributes),
+    route(Verb::Post, "/ofrep/v1/evaluate/flags", Listener::Decisions, ofrep::flags),
+    route(Verb::Post, "/ofrep/v1/evaluate/flags/{key}", Listener::Decisions, ofrep::flag),
     route(Verb::Post, "/rest/v1/delivery", Listener::Decisions, delivery),
     route(Verb::Post, "/rest/v1/delivery/", Listener::Decisions, delivery),
     route(Verb::Get, "/v1/artifact", Listener::Operations, artifact),
@@ -132,15 +137,19 @@ pub fn document(config: &Config) -> OpenApi {
             && (endpoint.listener == Listener::Decisions || server.protect_operations);
         let mut operation = (endpoint.operation)(config).tag(endpoint.listener.tag());
         if protected {
-            operation = operation
-                .security(SecurityRequirement::new("bearer", Vec::<String>::new()))
-                .response(
-                    "401",
-                    operations::error_for(
-                        endpoint.path,
-                        "No token, or not one of `server.auth_tokens`",
-                    ),
-                );
+            operation =
+                operation.security(SecurityRequirement::new("bearer", Vec::<String>::new()));
+            if endpoint.path.starts_with(super::auth::OFREP_PREFIX) {
+                operation =
+                    operation.security(SecurityRequirement::new("apiKey", Vec::<String>::new()));
+            }
+            operation = operation.response(
+                "401",
+                operations::error_for(
+                    endpoint.path,
+                    "No token, or not one of `server.auth_tokens`",
+                ),
+            );
         }
         let method = match endpoint.verb {
             Verb::Get => HttpMethod::Get,
@@ -155,7 +164,7 @@ pub fn document(config: &Config) -> OpenApi {
     collect::<Attributes>(&mut schemas);
     collect::<DeliveryRequest>(&mut schemas);
     collect::<DeliveryResponse>(&mut schemas);
-    for (name, schema) in bodies::hand_written() {
+    for (name, schema) in bodies::hand_written().into_iter().chain(ofrep::schemas()) {
         schemas.push((name.to_string(), bodies::schema(schema).into()));
     }
     let bearer = HttpBuilder::new()
@@ -168,6 +177,14 @@ pub fn document(config: &Config) -> OpenApi {
     let components = ComponentsBuilder::new()
         .schemas_from_iter(schemas)
         .security_scheme("bearer", SecurityScheme::Http(bearer))
+        .security_scheme(
+            "apiKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "One of `server.auth_tokens`, as OFREP's providers send it: the OFREP \
+                 endpoints take it beside a bearer.",
+            ))),
+        )
         .build();
     let tag = |listener: Listener, description: &str| {
         let mut tag = Tag::new(listener.tag());

@@ -11,6 +11,7 @@ use serde_json::json;
 use super::body::{AttributesBody, parse};
 use super::delivery;
 use super::error::{ApiError, DELIVERY_API_PATH};
+use super::ofrep;
 use super::openapi::{self, Verb};
 use crate::client::{
     GetOffersOptions, RefreshOutcome, ResponseMeta, ResultNaming, SendNotificationsOptions,
@@ -31,6 +32,8 @@ pub fn configure_decisions(cfg: &mut web::ServiceConfig) {
     cfg.service(post("/v1/offers").route(web::post().to(offers)))
         .service(post("/v1/notifications").route(web::post().to(notifications)))
         .service(post("/v1/attributes").route(web::post().to(attributes)))
+        .service(post(ofrep::FLAGS_PATH).route(web::post().to(ofrep::evaluate_flags)))
+        .service(post(ofrep::FLAG_PATH).route(web::post().to(ofrep::evaluate_flag)))
         .service(post(DELIVERY_API_PATH).route(web::post().to(delivery::delivery)))
         // Target's clients build the path themselves; one with a trailing slash is the
         // same endpoint.

@@ -21,7 +21,8 @@
 //!   log quiet, the spool drained afterwards (needs root to mount; CI runs as root);
 //! - `operations`: started as a container or pod would start it: empty directory,
 //!   service-link variables, `OFFERD_CONFIG`, JSON logs, `offerd health`/`ready`, exit 64;
-//! - `openapi`: `/openapi.json` against the routes served, per listener and token.
+//! - `openapi`: `/openapi.json` against the routes served, per listener and token;
+//! - `ofrep`: OpenFeature's OFREP endpoints against `/v1/attributes` for the same visitor.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -33,6 +34,7 @@ mod delivery_api;
 mod durability;
 mod full_disk;
 mod notifications;
+mod ofrep;
 mod openapi;
 mod operations;
 mod remote;

@@ -11,12 +11,12 @@ use crate::config::Config;
 use crate::http::body::AttributesBody;
 use crate::model::{DeliveryRequest, DeliveryResponse};
 
-fn schema_ref(name: &str) -> RefOr<Schema> {
+pub(super) fn schema_ref(name: &str) -> RefOr<Schema> {
     Ref::from_schema_name(name).into()
 }
 
 /// A request body of `schema`, as JSON (offerd reads it whatever the content type).
-fn json_body(schema: RefOr<Schema>) -> Option<RequestBody> {
+pub(super) fn json_body(schema: RefOr<Schema>) -> Option<RequestBody> {
     let content = ContentBuilder::new().schema(Some(schema)).build();
     Some(
         RequestBodyBuilder::new()
@@ -39,7 +39,7 @@ fn reply(description: &str, content_type: &str, schema: RefOr<Schema>) -> Respon
         .build()
 }
 
-fn json_reply(description: &str, schema: RefOr<Schema>) -> Response {
+pub(super) fn json_reply(description: &str, schema: RefOr<Schema>) -> Response {
     reply(description, "application/json", schema)
 }
 
@@ -90,7 +90,7 @@ fn decision_errors(mut op: OperationBuilder, body: fn() -> RefOr<Schema>) -> Ope
     )
 }
 
-fn operation(id: &str, summary: &str, description: &str) -> OperationBuilder {
+pub(super) fn operation(id: &str, summary: &str, description: &str) -> OperationBuilder {
     OperationBuilder::new()
         .operation_id(Some(id))
         .summary(Some(summary))
