@@ -7,7 +7,6 @@
 //! Every call is counted in `upstream_requests{purpose, result}`; failures come back
 //! typed as [`UpstreamError`] and are logged by the caller, who handles them.
 
-use std::error::Error as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -370,13 +369,7 @@ impl DeliveryClient {
     /// Maps a transport error to what a caller can act on: timeouts and broken
     /// connections are worth retrying; a request that could not be built is not.
     fn classify(&self, error: reqwest::Error, timeout: Duration) -> UpstreamError {
-        let mut message = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
+        let message = super::error_chain(&error);
         if error.is_timeout() {
             UpstreamError::Timeout(timeout.as_millis() as u64)
         } else if error.is_builder() {

@@ -231,15 +231,7 @@ where
 /// Resets, closed connections and protocol errors may all succeed on a new
 /// connection, as with reqwest ([`super::delivery`]'s `classify`).
 fn transport(error: hyper::Error) -> UpstreamError {
-    use std::error::Error as _;
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    UpstreamError::Connect(message)
+    UpstreamError::Connect(super::error_chain(&error))
 }
 
 /// TLS as reqwest sets it up: the process's rustls provider (else aws-lc-rs), the

@@ -28,6 +28,19 @@ pub enum UpstreamError {
     Offline,
 }
 
+/// `error` and its causes, `": "`-joined: a transport error's top line alone rarely
+/// says what happened ("error sending request"), its last cause does.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
 impl UpstreamError {
     /// Connection errors, timeouts and 5xx (and 429) may succeed later; other 4xx and
     /// unreadable answers will not.

@@ -300,3 +300,15 @@ pub fn execute_for(tnt_id: &str, session_id: &str) -> Value {
     body["session_id"] = json!(session_id);
     body
 }
+
+/// The demo artifact with every hero-banner offer replaced by `content`.
+pub fn with_hero_content(content: &str) -> Value {
+    let mut artifact = demo_artifact();
+    let rules = artifact["rules"]["mboxes"]["hero-banner"]
+        .as_array_mut()
+        .expect("hero-banner rules");
+    for rule in rules {
+        rule["consequence"]["options"][0]["content"] = json!(content);
+    }
+    artifact
+}

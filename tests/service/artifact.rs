@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::common::{
     DEMO_ETAG, FakeUpstream, PATIENCE, TestApp, assert_error, demo_artifact, eventually, example,
-    first_execute_options,
+    first_execute_options, with_hero_content,
 };
 
 #[actix_rt::test]
@@ -55,18 +55,6 @@ async fn server_side_mode_is_ready_without_an_artifact() {
         answer.pointer("/meta/decisioning_method"),
         Some(&json!("server-side"))
     );
-}
-
-/// The demo artifact with every hero-banner offer replaced by `content`.
-fn with_hero_content(content: &str) -> Value {
-    let mut artifact = demo_artifact();
-    let rules = artifact["rules"]["mboxes"]["hero-banner"]
-        .as_array_mut()
-        .expect("hero-banner rules");
-    for rule in rules {
-        rule["consequence"]["options"][0]["content"] = json!(content);
-    }
-    artifact
 }
 
 async fn loaded_etag(app: &TestApp) -> String {

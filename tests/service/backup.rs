@@ -14,20 +14,8 @@ use serde_json::{Value, json};
 use crate::common::process::free_port;
 use crate::common::{
     FakeUpstream, OfferdProcess, PATIENCE, TcpProxy, TempDir, demo_artifact, eventually,
-    execute_for, first_execute_options,
+    execute_for, first_execute_options, with_hero_content,
 };
-
-/// The demo artifact whose hero-banner offers all say `content`.
-fn with_hero(content: &str) -> Value {
-    let mut artifact = demo_artifact();
-    let rules = artifact["rules"]["mboxes"]["hero-banner"]
-        .as_array_mut()
-        .expect("hero-banner rules");
-    for rule in rules {
-        rule["consequence"]["options"][0]["content"] = json!(content);
-    }
-    artifact
-}
 
 /// offerd with its spool (and so its backup) in `dir/spool`, the artifact at `cdn`.
 fn start(
@@ -98,7 +86,7 @@ async fn wait_backed_up(dir: &Path, etag: &str) {
 #[actix_rt::test]
 async fn a_restart_while_the_cdn_is_down_serves_the_backup_then_what_the_cdn_confirms() {
     let fake = FakeUpstream::start();
-    fake.serve_artifact(&with_hero("kept across restarts"), "\"v-kept\"");
+    fake.serve_artifact(&with_hero_content("kept across restarts"), "\"v-kept\"");
     let proxy = TcpProxy::start(fake.port);
     let cdn = format!("http://127.0.0.1:{}/rules.json", proxy.port);
     let dir = TempDir::new("backup");
@@ -161,7 +149,7 @@ async fn a_restart_while_the_cdn_is_down_serves_the_backup_then_what_the_cdn_con
     );
 
     // A new version replaces it, and becomes the backup.
-    fake.serve_artifact(&with_hero("the next version"), "\"v-next\"");
+    fake.serve_artifact(&with_hero_content("the next version"), "\"v-next\"");
     let replaced = eventually(PATIENCE, || async {
         hero(&second).await == "the next version"
     })
@@ -293,7 +281,7 @@ async fn a_kill_9_amid_artifact_swaps_leaves_one_whole_version() {
     // Large versions, so that each write lasts long enough to be caught midway.
     let padding = "x".repeat(4 << 20);
     let version = |n: usize| {
-        let mut artifact = with_hero(&format!("version {n}"));
+        let mut artifact = with_hero_content(&format!("version {n}"));
         artifact["meta"]["padding"] = json!(padding);
         artifact
     };
