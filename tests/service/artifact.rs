@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 
 use offerd::model::DecisioningMethod;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::common::{
     DEMO_ETAG, FakeUpstream, PATIENCE, TestApp, assert_error, demo_artifact, eventually, example,

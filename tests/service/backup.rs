@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use crate::common::process::free_port;
 use crate::common::{
-    FakeUpstream, OfferdProcess, PATIENCE, TcpProxy, TempDir, demo_artifact, eventually,
-    execute_for, first_execute_options, with_hero_content,
+    FakeUpstream, OfferdProcess, PATIENCE, TcpProxy, TempDir, eventually, execute_for,
+    first_execute_options, with_hero_content,
 };
 
 /// offerd with its spool (and so its backup) in `dir/spool`, the artifact at `cdn`.
