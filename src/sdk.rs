@@ -4,7 +4,7 @@
 //! geo), the decision on-device ([`on_device`]) and the SDK's answer ([`response`],
 //! [`cookies`]).
 //!
-//! It sits below the actors and the client: a DecisionActor runs [`on_device::decide`],
+//! It sits below the actors and the client: a DecisionActor runs [`on_device::decide_and_answer`],
 //! and [`crate::client`] drives the rest with I/O around it.
 
 pub mod cookies;

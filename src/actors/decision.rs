@@ -1,5 +1,5 @@
 //! DecisionActors: one on each HTTP worker's own arbiter, started there on its first
-//! decision, which run the pure on-device get_offers step ([`on_device::decide`]: the
+//! decision, which run the pure on-device get_offers step ([`on_device::decide_and_answer`]: the
 //! engine's decision and the SDK's answer). A decision is then a message to an actor on the
 //! same thread: no thread hop, no wake-up of another core. (A `SyncArbiter` pool, the
 //! first design, cost two cross-thread wake-ups per decision. Side by side, the pool,
@@ -33,7 +33,8 @@ use crate::store::LoadedArtifact;
 pub struct Decide {
     pub artifact: Arc<LoadedArtifact>,
     pub prepared: PreparedRequest,
-    pub client: Arc<str>,
+    /// The Target client code (`target.client`).
+    pub client_code: Arc<str>,
     pub now_ms: i64,
 }
 
@@ -53,10 +54,10 @@ impl Handler<Decide> for DecisionActor {
 }
 
 fn run(msg: Decide) -> OnDevice {
-    on_device::decide(
+    on_device::decide_and_answer(
         &msg.artifact.compiled,
         msg.prepared,
-        &msg.client,
+        &msg.client_code,
         msg.now_ms,
         &RandomIds,
     )
@@ -110,7 +111,7 @@ impl Decisions {
     }
 
     /// Decides on this worker's actor, or fails at once when the gate is full.
-    pub async fn decide(&self, msg: Decide) -> Result<OnDevice, DecideError> {
+    pub async fn run_on_this_worker(&self, msg: Decide) -> Result<OnDevice, DecideError> {
         let _permit = self
             .permits
             .clone()
@@ -171,7 +172,7 @@ mod tests {
                 session_id: "s".into(),
                 cluster: None,
             },
-            client: Arc::from("demo"),
+            client_code: Arc::from("demo"),
             now_ms: 0,
         }
     }
@@ -184,7 +185,10 @@ mod tests {
     #[actix_rt::test]
     async fn the_workers_actor_decides() {
         let decisions = Decisions::new(4);
-        let decided = decisions.decide(decide_msg(demo())).await.unwrap();
+        let decided = decisions
+            .run_on_this_worker(decide_msg(demo()))
+            .await
+            .unwrap();
         assert_eq!(hero_banner(&decided), Some("hero-banner"));
         assert_eq!(decided.notifications.len(), 1);
     }
@@ -196,7 +200,7 @@ mod tests {
             .unwrap();
         let decisions = Decisions::new(4);
         let decided = runtime
-            .block_on(decisions.decide(decide_msg(demo())))
+            .block_on(decisions.run_on_this_worker(decide_msg(demo())))
             .unwrap();
         assert_eq!(hero_banner(&decided), Some("hero-banner"));
     }
@@ -206,24 +210,35 @@ mod tests {
         let decisions = Decisions::new(1);
         let held = decisions.permits.clone().try_acquire_owned().unwrap();
         assert!(matches!(
-            decisions.decide(decide_msg(demo())).await,
+            decisions.run_on_this_worker(decide_msg(demo())).await,
             Err(DecideError::Overloaded)
         ));
         drop(held);
-        assert!(decisions.decide(decide_msg(demo())).await.is_ok());
+        assert!(
+            decisions
+                .run_on_this_worker(decide_msg(demo()))
+                .await
+                .is_ok()
+        );
     }
 
     #[actix_rt::test]
     async fn a_stopped_actor_is_replaced_on_the_next_decision() {
         let decisions = Decisions::new(4);
-        decisions.decide(decide_msg(demo())).await.unwrap();
+        decisions
+            .run_on_this_worker(decide_msg(demo()))
+            .await
+            .unwrap();
         let first = worker_actor().unwrap();
         // What a panic in a handler does to the actor: its context stops.
         first.do_send(StopForTest);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(!first.connected());
 
-        let decided = decisions.decide(decide_msg(demo())).await.unwrap();
+        let decided = decisions
+            .run_on_this_worker(decide_msg(demo()))
+            .await
+            .unwrap();
 
         assert_eq!(hero_banner(&decided), Some("hero-banner"));
         assert!(worker_actor().unwrap().connected());

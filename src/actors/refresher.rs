@@ -476,5 +476,4 @@ fn generated_at(meta: &Map<String, Value>) -> i64 {
 }
 
 #[cfg(test)]
-#[path = "refresher_tests.rs"]
 mod tests;

@@ -126,7 +126,7 @@ pub fn load_suites(dir: &Path) -> Result<Vec<Suite>, SuiteError> {
     if files.is_empty() {
         return Err(SuiteError::NoSuites { path: models });
     }
-    let mut artifacts = ArtifactStore::new(dir.join("artifacts"));
+    let mut artifacts = ArtifactFiles::new(dir.join("artifacts"));
     files
         .iter()
         .map(|file| load_suite(file, &mut artifacts))
@@ -223,12 +223,12 @@ fn read_json(path: &Path) -> Result<Value, SuiteError> {
 }
 
 /// Artifact files by name, each read at most once since most suites share a few.
-struct ArtifactStore {
+struct ArtifactFiles {
     dir: PathBuf,
     cache: HashMap<String, Option<Value>>,
 }
 
-impl ArtifactStore {
+impl ArtifactFiles {
     fn new(dir: PathBuf) -> Self {
         Self {
             dir,
@@ -254,7 +254,7 @@ impl ArtifactStore {
 
 /// Replaces, anywhere in `value`, a string under an `artifact` key by the artifact
 /// file of that name. Hydrated artifacts are not walked again.
-fn hydrate(value: &mut Value, artifacts: &mut ArtifactStore) -> Result<(), SuiteError> {
+fn hydrate(value: &mut Value, artifacts: &mut ArtifactFiles) -> Result<(), SuiteError> {
     match value {
         Value::Object(map) => {
             for (key, child) in map.iter_mut() {
@@ -279,7 +279,7 @@ fn hydrate(value: &mut Value, artifacts: &mut ArtifactStore) -> Result<(), Suite
     Ok(())
 }
 
-fn load_suite(path: &Path, artifacts: &mut ArtifactStore) -> Result<Suite, SuiteError> {
+fn load_suite(path: &Path, artifacts: &mut ArtifactFiles) -> Result<Suite, SuiteError> {
     let mut root = read_json(path)?;
     hydrate(&mut root, artifacts)?;
     let name = path

@@ -127,7 +127,7 @@ struct Decider<'a, 'b> {
 }
 
 /// Decides `input.request` against `artifact`. Pure: time, ids and geo come in.
-pub(crate) fn decide(artifact: &CompiledArtifact, input: &DecisionInput<'_>) -> Decision {
+pub fn decide(artifact: &CompiledArtifact, input: &DecisionInput<'_>) -> Decision {
     let request = input.request;
     let remote = remote_dependency(artifact, request);
     let scope = TraceScope::new(request, input.client, artifact, input.session_id);

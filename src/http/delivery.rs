@@ -63,11 +63,12 @@ async fn answer(
         {
             (notify(client, request, &session_id, None).await?, None)
         } else {
-            decide(client, request, session_id).await?
+            decide_delivery_request(client, request, session_id).await?
         }
     } else {
         let notifications = request.notifications.take().filter(|n| !n.is_empty());
-        let (mut response, method) = decide(client, request.clone(), session_id.clone()).await?;
+        let (mut response, method) =
+            decide_delivery_request(client, request.clone(), session_id.clone()).await?;
         if let Some(notifications) = notifications {
             request.notifications = Some(notifications);
             let id = response.id.clone();
@@ -92,7 +93,7 @@ async fn answer(
 }
 
 /// Decides `request` as get_offers does, without the SDK's option checks.
-async fn decide(
+async fn decide_delivery_request(
     client: &TargetClient,
     request: DeliveryRequest,
     session_id: String,
@@ -102,7 +103,7 @@ async fn decide(
         session_id: Some(session_id),
         ..Default::default()
     };
-    let decided = client.decide(options).await?;
+    let decided = client.get_offers_unchecked(options).await?;
     Ok((*decided.response, Some(decided.meta.decisioning_method)))
 }
 

@@ -120,7 +120,7 @@ impl Spool {
         commands: mpsc::Sender<Command>,
         level: Arc<SpoolLevel>,
     ) -> Result<Self, SpoolError> {
-        let reader = Store::open(dir)?.conn;
+        let reader = SpoolDb::open(dir)?.conn;
         Ok(Self {
             commands,
             reader: Arc::new(Mutex::new(reader)),
@@ -178,7 +178,7 @@ impl Spool {
     /// Blocking (SQLite): call it from a thread that may block.
     pub fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Record>, SpoolError> {
         let conn = self.reader.lock().unwrap_or_else(|e| e.into_inner());
-        let rows = Store::scan(&conn, after, limit)?;
+        let rows = SpoolDb::scan(&conn, after, limit)?;
         let mut records = Vec::with_capacity(rows.len());
         for (seq, bytes) in rows {
             match Owed::from_record(&bytes) {
@@ -206,11 +206,11 @@ impl Spool {
 }
 
 /// The SQLite database of the spool.
-pub(crate) struct Store {
+pub(crate) struct SpoolDb {
     conn: Connection,
 }
 
-impl Store {
+impl SpoolDb {
     /// Opens (or creates) `dir/spool.sqlite`.
     pub(crate) fn open(dir: &Path) -> Result<Self, SpoolError> {
         std::fs::create_dir_all(dir)
@@ -231,7 +231,7 @@ impl Store {
     }
 
     /// `synchronous = FULL` fsyncs the WAL on every commit; `NORMAL` leaves it to
-    /// [`Store::checkpoint`].
+    /// [`SpoolDb::checkpoint`].
     pub(crate) fn set_durable_commits(&self, durable: bool) -> Result<(), SpoolError> {
         let mode = if durable { "FULL" } else { "NORMAL" };
         self.conn.pragma_update(None, "synchronous", mode)?;
@@ -333,7 +333,7 @@ pub(crate) mod tests {
     #[test]
     fn commits_scans_and_deletes_in_order() {
         let dir = tempdir();
-        let mut store = Store::open(&dir).unwrap();
+        let mut store = SpoolDb::open(&dir).unwrap();
         store.set_durable_commits(true).unwrap();
         let (a, b, c) = (
             owed("a").to_record(),
@@ -342,16 +342,16 @@ pub(crate) mod tests {
         );
         store.commit(&[(1, &a), (2, &b), (3, &c)], &[]).unwrap();
         store.commit(&[], &[2]).unwrap();
-        let rows = Store::scan(&store.conn, 0, 10).unwrap();
+        let rows = SpoolDb::scan(&store.conn, 0, 10).unwrap();
         assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 3]);
-        let rows = Store::scan(&store.conn, 1, 10).unwrap();
+        let rows = SpoolDb::scan(&store.conn, 1, 10).unwrap();
         assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [3]);
         let (count, bytes, max) = store.level().unwrap();
         assert_eq!((count, max), (2, 3));
         assert_eq!(bytes as usize, a.len() + c.len());
         drop(store);
         // Reopened, the records are still there.
-        let store = Store::open(&dir).unwrap();
+        let store = SpoolDb::open(&dir).unwrap();
         assert_eq!(store.level().unwrap().0, 2);
         store.checkpoint().unwrap();
         std::fs::remove_dir_all(&dir).ok();

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use super::batcher::{BatcherSlot, Committed};
-use super::spool::{Command, Record, Refused, Spool, SpoolError, SpoolLevel, Store};
+use super::spool::{Command, Record, Refused, Spool, SpoolDb, SpoolError, SpoolLevel};
 use crate::clock::now_ms;
 use crate::config::{SpoolConfig, SyncMode};
 use crate::metrics::Metrics;
@@ -77,7 +77,7 @@ impl CommittedSink {
 
 /// The writer's state; see the module docs.
 struct SpoolWriter {
-    store: Store,
+    store: SpoolDb,
     config: SpoolConfig,
     level: Arc<SpoolLevel>,
     metrics: Arc<Metrics>,
@@ -105,7 +105,7 @@ pub fn start(
         .dir
         .clone()
         .ok_or_else(|| SpoolError::Storage("spool.dir is not set".into()))?;
-    let store = Store::open(&dir)?;
+    let store = SpoolDb::open(&dir)?;
     store.set_durable_commits(config.sync == SyncMode::Answer)?;
     let (records, bytes, max_seq) = store.level()?;
     let level = Arc::new(SpoolLevel::default());

@@ -23,7 +23,7 @@ pub struct OnDevice {
 }
 
 /// Decides `prepared` (geo already looked up, if at all) and wraps the answer.
-pub fn decide(
+pub fn decide_and_answer(
     artifact: &CompiledArtifact,
     prepared: PreparedRequest,
     client: &str,
@@ -64,7 +64,7 @@ pub fn get_offers(
     ids: &dyn IdGenerator,
 ) -> OnDevice {
     let prepared = prepare::prepare(options, settings, now_ms, ids);
-    decide(artifact, prepared, settings.client, now_ms, ids)
+    decide_and_answer(artifact, prepared, settings.client, now_ms, ids)
 }
 
 #[cfg(test)]
@@ -139,7 +139,7 @@ mod tests {
         let whole = get_offers(&artifact, options(body.clone()), SETTINGS, NOW_MS, &ids);
         let ids = Counter(Default::default());
         let prepared = prepare::prepare(options(body), SETTINGS, NOW_MS, &ids);
-        let steps = decide(&artifact, prepared, "demo", NOW_MS, &ids);
+        let steps = decide_and_answer(&artifact, prepared, "demo", NOW_MS, &ids);
 
         assert!(whole.notifications.is_empty(), "a prefetch owes nothing");
         assert_eq!(

@@ -313,5 +313,4 @@ pub(crate) fn request_error(err: &reqwest::Error, timeout: Duration) -> Upstream
 }
 
 #[cfg(test)]
-#[path = "artifact_source_tests.rs"]
 mod tests;

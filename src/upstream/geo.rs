@@ -244,5 +244,4 @@ fn js_parse_float(s: &str) -> Option<f64> {
 }
 
 #[cfg(test)]
-#[path = "geo_tests.rs"]
 mod tests;

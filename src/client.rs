@@ -7,7 +7,7 @@
 //!
 //! get_offers reads top to bottom in [`TargetClient`]: `prepare` the request
 //! ([`prepare`], pure), `route` it (on-device or at the edge), then either `decide_on_device` —
-//! `resolve_geo`, `decide_on_worker` (a DecisionActor runs [`on_device::decide`], pure:
+//! `resolve_geo`, `decide_on_worker` (a DecisionActor runs [`on_device::decide_and_answer`], pure:
 //! the decision and the SDK's answer, [`response`]), `record_telemetry`, `owe` the
 //! notifications — or `decide_server_side`: Target's edge decides, `record_telemetry`,
 //! the same answer, and the edge cluster learned. The SDK's contract, pure, lives a
@@ -94,7 +94,8 @@ pub struct TargetClient {
 
 struct Inner {
     config: Config,
-    client: Arc<str>,
+    /// The Target client code (`target.client`).
+    client_code: Arc<str>,
     store: Arc<ArtifactStore>,
     decisions: Decisions,
     /// The current Batcher (the Supervisor swaps it when it restarts one).
@@ -168,7 +169,7 @@ impl TargetClient {
             .filter(|h| !h.is_empty());
         let client = Self {
             inner: Arc::new(Inner {
-                client: Arc::from(config.target.client.as_str()),
+                client_code: Arc::from(config.target.client.as_str()),
                 location_hint: ArcSwapOption::from(hint.map(Arc::new)),
                 draining: AtomicBool::new(false),
                 config,
@@ -229,12 +230,12 @@ impl TargetClient {
         options: GetOffersOptions,
     ) -> Result<TargetDeliveryResponse, ClientError> {
         validate_request(&options.request)?;
-        self.decide(options).await
+        self.get_offers_unchecked(options).await
     }
 
     /// get_offers without the SDK's checks of its options, for Target's own endpoint
     /// (`/rest/v1/delivery`), which validates as Target does instead.
-    pub(crate) async fn decide(
+    pub(crate) async fn get_offers_unchecked(
         &self,
         options: GetOffersOptions,
     ) -> Result<TargetDeliveryResponse, ClientError> {
@@ -267,7 +268,7 @@ impl TargetClient {
         let hint = self.inner.location_hint.load_full();
         let target = &self.inner.config.target;
         let settings = ClientSettings {
-            client: &self.inner.client,
+            client: &self.inner.client_code,
             property_token: target.property_token.as_deref().filter(|t| !t.is_empty()),
             location_hint: hint.as_deref().map(String::as_str),
         };
@@ -323,7 +324,7 @@ impl TargetClient {
         }
     }
 
-    /// Runs [`on_device::decide`] on this worker's DecisionActor, behind the admission
+    /// Runs [`on_device::decide_and_answer`] on this worker's DecisionActor, behind the admission
     /// gate: a full gate answers `Overloaded` at once.
     async fn decide_on_worker(
         &self,
@@ -334,14 +335,14 @@ impl TargetClient {
         let msg = Decide {
             artifact,
             prepared,
-            client: self.inner.client.clone(),
+            client_code: self.inner.client_code.clone(),
             now_ms: now,
         };
         let decide_started = Instant::now();
         let decided = self
             .inner
             .decisions
-            .decide(msg)
+            .run_on_this_worker(msg)
             .await
             .map_err(|e| match e {
                 DecideError::Overloaded => {
@@ -568,7 +569,7 @@ impl TargetClient {
         self.owe(&prepared, &notifications, now).await?;
         Ok(notifications_answer(
             &prepared.request,
-            &self.inner.client,
+            &self.inner.client_code,
             &notifications,
         ))
     }

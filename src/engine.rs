@@ -26,6 +26,7 @@ pub mod user_agent;
 
 pub use artifact::{Artifact, ArtifactError, ArtifactFormat};
 pub use compiled::{ArtifactProvenance, CompiledArtifact};
+pub use decide::decide;
 pub use dependency::{RemoteDependency, remote_dependency};
 
 use crate::model::{DeliveryRequest, DeliveryResponse, Notification};
@@ -76,11 +77,6 @@ pub struct Decision {
     pub response: DeliveryResponse,
     pub remote: RemoteDependency,
     pub notifications: Vec<Notification>,
-}
-
-/// Decides `input.request` on-device.
-pub fn decide(artifact: &CompiledArtifact, input: &DecisionInput<'_>) -> Decision {
-    decide::decide(artifact, input)
 }
 
 #[cfg(test)]
