@@ -372,23 +372,9 @@ fn is_valid_hostname(ascii: &str) -> bool {
     })
 }
 
-// ---------------------------------------------------------------------------
-// Punycode (RFC 3492), needed because npm psl works on the ASCII form
-// ---------------------------------------------------------------------------
-
-const BASE: u32 = 36;
-const T_MIN: u32 = 1;
-const T_MAX: u32 = 26;
-const SKEW: u32 = 38;
-const DAMP: u32 = 700;
-const INITIAL_BIAS: u32 = 72;
-const INITIAL_N: u32 = 128;
-/// Punycode implementations reject deltas beyond a signed 32-bit integer.
-const MAX_INT: u32 = 0x7FFF_FFFF;
-
-/// Converts each non-ASCII label to `xn--` form. `None` on arithmetic
-/// overflow, which only absurdly long labels can cause (and those are
-/// invalid hostnames anyway).
+/// Converts each non-ASCII label to `xn--` form (RFC 3492 Punycode, through `idna`:
+/// npm psl works on the ASCII form). `None` on arithmetic overflow, which only
+/// absurdly long labels can cause (and those are invalid hostnames anyway).
 fn to_ascii(domain: &str) -> Option<String> {
     let labels: Option<Vec<String>> = domain
         .split('.')
@@ -403,120 +389,14 @@ fn to_ascii(domain: &str) -> Option<String> {
     Some(labels?.join("."))
 }
 
-fn adapt(delta: u32, num_points: u32, first_time: bool) -> u32 {
-    let mut delta = if first_time { delta / DAMP } else { delta / 2 };
-    delta += delta / num_points;
-    let mut k = 0;
-    while delta > ((BASE - T_MIN) * T_MAX) / 2 {
-        delta /= BASE - T_MIN;
-        k += BASE;
-    }
-    k + (BASE - T_MIN + 1) * delta / (delta + SKEW)
-}
-
-fn threshold(k: u32, bias: u32) -> u32 {
-    if k <= bias {
-        T_MIN
-    } else if k >= bias + T_MAX {
-        T_MAX
-    } else {
-        k - bias
-    }
-}
-
-fn encode_digit(d: u32) -> char {
-    // d < BASE by construction: 0..=25 map to a..z, 26..=35 to 0..9.
-    let byte = if d < 26 {
-        b'a' + d as u8
-    } else {
-        b'0' + (d - 26) as u8
-    };
-    char::from(byte)
-}
-
+/// One label's Punycode, without the `xn--` prefix.
 fn punycode_encode(label: &str) -> Option<String> {
-    let input: Vec<u32> = label.chars().map(u32::from).collect();
-    let mut output: String = label.chars().filter(char::is_ascii).collect();
-    let basic = output.len() as u32;
-    let mut handled = basic;
-    if basic > 0 {
-        output.push('-');
-    }
-    let (mut n, mut delta, mut bias) = (INITIAL_N, 0u32, INITIAL_BIAS);
-    while (handled as usize) < input.len() {
-        let m = input.iter().copied().filter(|c| *c >= n).min()?;
-        let step = (m - n).checked_mul(handled + 1)?;
-        delta = delta.checked_add(step).filter(|d| *d <= MAX_INT)?;
-        n = m;
-        for &c in &input {
-            if c < n {
-                delta = delta.checked_add(1).filter(|d| *d <= MAX_INT)?;
-            }
-            if c == n {
-                let mut q = delta;
-                let mut k = BASE;
-                loop {
-                    let t = threshold(k, bias);
-                    if q < t {
-                        break;
-                    }
-                    output.push(encode_digit(t + (q - t) % (BASE - t)));
-                    q = (q - t) / (BASE - t);
-                    k += BASE;
-                }
-                output.push(encode_digit(q));
-                bias = adapt(delta, handled + 1, handled == basic);
-                delta = 0;
-                handled += 1;
-            }
-        }
-        delta += 1;
-        n += 1;
-    }
-    Some(output)
+    idna::punycode::encode_str(label)
 }
 
-fn decode_digit(c: u8) -> Option<u32> {
-    match c {
-        b'a'..=b'z' => Some(u32::from(c - b'a')),
-        b'A'..=b'Z' => Some(u32::from(c - b'A')),
-        b'0'..=b'9' => Some(u32::from(c - b'0') + 26),
-        _ => None,
-    }
-}
-
-/// Decodes the part after `xn--`; `None` for malformed input.
+/// One label from Punycode (without the `xn--` prefix); `None` if it is not Punycode.
 fn punycode_decode(encoded: &str) -> Option<String> {
-    let b = encoded.as_bytes();
-    let (basic, digits) = match b.iter().rposition(|c| *c == b'-') {
-        Some(i) => (&b[..i], &b[i + 1..]),
-        None => (&b[..0], b),
-    };
-    let mut output: Vec<char> = basic.iter().map(|c| char::from(*c)).collect();
-    let (mut n, mut i, mut bias) = (INITIAL_N, 0u32, INITIAL_BIAS);
-    let mut digits = digits.iter();
-    while digits.len() > 0 {
-        let old_i = i;
-        let mut w = 1u32;
-        let mut k = BASE;
-        loop {
-            let digit = decode_digit(*digits.next()?)?;
-            i = i.checked_add(digit.checked_mul(w)?)?;
-            let t = threshold(k, bias);
-            if digit < t {
-                break;
-            }
-            w = w.checked_mul(BASE - t)?;
-            k += BASE;
-        }
-        let len = output.len() as u32 + 1;
-        bias = adapt(i - old_i, len, old_i == 0);
-        n = n.checked_add(i / len)?;
-        i %= len;
-        output.insert(i as usize, char::from_u32(n)?);
-        i += 1;
-    }
-    Some(output.into_iter().collect())
+    idna::punycode::decode_to_string(encoded)
 }
 
 #[cfg(test)]
