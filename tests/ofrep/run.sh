@@ -18,6 +18,7 @@
 # Reads ../shared beside the repo (OFREP_TESTS_SHARED_DIR overrides it). Without it the
 # run is skipped; with CI=true it fails. Exits non-zero when anything failed.
 set -euo pipefail
+label=ofrep
 
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -41,7 +42,8 @@ mkdir -p "$work"
 echo "== OFREP client tests: node $(node --version), $(python3 --version)"
 
 # --- 1. install, pinned -------------------------------------------------------------------
-sha() { sha256sum "$1" | cut -d' ' -f1; }
+# shellcheck source=../lib/clients.sh
+source "$repo/tests/lib/clients.sh"
 node_dir="$work/node"
 node_stamp="$node_dir/node_modules/.installed-from"
 if [ "$(cat "$node_stamp" 2>/dev/null)" != "$(sha "$here/package-lock.json")" ]; then
@@ -52,42 +54,13 @@ if [ "$(cat "$node_stamp" 2>/dev/null)" != "$(sha "$here/package-lock.json")" ];
   sha "$here/package-lock.json" >"$node_stamp"
 fi
 venv="$work/venv"
-py_stamp="$venv/.installed-from"
-if [ "$(cat "$py_stamp" 2>/dev/null)" != "$(sha "$here/requirements.txt")" ]; then
-  rm -rf "$venv"
-  timeout 120 python3 -m venv "$venv"
-  timeout 300 "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
-  sha "$here/requirements.txt" >"$py_stamp"
-fi
+install_venv "$venv" "$here/requirements.txt"
 py="$venv/bin/python"
 export PYTHONDONTWRITEBYTECODE=1
 
 # --- 2. two offerds -------------------------------------------------------------------------
 started_at=$SECONDS
-scratch="$(mktemp -d)"
-pids=()
-# Stops what this script started, by PID.
-cleanup() {
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$scratch"
-}
-trap cleanup EXIT
-
-# The first loopback port a log names (not :0), waiting for it at most 10 s.
-port_in_log() {
-  local log="$1" port=""
-  for _ in $(seq 100); do
-    port="$(grep -oE '127\.0\.0\.1:[1-9][0-9]*' "$log" 2>/dev/null | head -1 | cut -d: -f2)" || true
-    [ -n "$port" ] && { echo "$port"; return 0; }
-    sleep 0.1
-  done
-  echo "ofrep: no listening port in $log:" >&2
-  cat "$log" >&2
-  return 1
-}
+start_scratch
 
 token="ofrep-test-token"
 # One offerd per artifact; sets `port`. Only these settings, from a folder with no

@@ -17,6 +17,7 @@
 # Reads ../shared beside the repo (SDK_TESTS_SHARED_DIR overrides it). Without it the run
 # is skipped; with CI=true it fails. Exits non-zero when anything failed.
 set -euo pipefail
+label=sdk
 
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -38,49 +39,21 @@ fi
 echo "== SDK client tests: node $(node --version), $(python3 --version)"
 
 # --- 1. install, pinned -------------------------------------------------------------------
-sha() { sha256sum "$1" | cut -d' ' -f1; }
+# shellcheck source=../lib/clients.sh
+source "$repo/tests/lib/clients.sh"
 node_stamp="$here/node_modules/.installed-from"
 if [ "$(cat "$node_stamp" 2>/dev/null)" != "$(sha "$here/package-lock.json")" ]; then
   (cd "$here" && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
   sha "$here/package-lock.json" >"$node_stamp"
 fi
 venv="$here/.venv"
-py_stamp="$venv/.installed-from"
-if [ "$(cat "$py_stamp" 2>/dev/null)" != "$(sha "$here/requirements.txt")" ]; then
-  rm -rf "$venv"
-  timeout 120 python3 -m venv "$venv"
-  timeout 300 "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
-  sha "$here/requirements.txt" >"$py_stamp"
-fi
+install_venv "$venv" "$here/requirements.txt"
 py="$venv/bin/python"
 export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ beside the recipes
 
 # --- 2. the fake Target and two offerds -----------------------------------------------------
 started_at=$SECONDS
-scratch="$(mktemp -d)"
-pids=()
-# Stops what this script started, by PID, the offerds before their upstream, the fake.
-cleanup() {
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill "${pids[i]}" 2>/dev/null || true
-    wait "${pids[i]}" 2>/dev/null || true
-  done
-  rm -rf "$scratch"
-}
-trap cleanup EXIT
-
-# The first loopback port a log names (not :0), waiting for it at most 10 s.
-port_in_log() {
-  local log="$1" port=""
-  for _ in $(seq 100); do
-    port="$(grep -oE '127\.0\.0\.1:[1-9][0-9]*' "$log" 2>/dev/null | head -1 | cut -d: -f2)" || true
-    [ -n "$port" ] && { echo "$port"; return 0; }
-    sleep 0.1
-  done
-  echo "sdk: no listening port in $log:" >&2
-  cat "$log" >&2
-  return 1
-}
+start_scratch
 
 "$py" "$here/fake_target.py" >"$scratch/fake-target.log" 2>&1 &
 pids+=($!)
