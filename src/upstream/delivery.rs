@@ -228,22 +228,23 @@ impl DeliveryClient {
             return Err(UpstreamError::Offline);
         }
         let timeout = self.settings.notification_timeout;
-        let url = self.notify_url(session_id, cluster)?;
+        // Parsed once, by the client that sends it.
+        let address = self.notify_address(session_id, cluster);
         let started = Instant::now();
         let answer = match self.direct() {
-            Some(direct) => match direct.send(&url, body.clone(), timeout).await {
+            Some(direct) => match direct.send(&address, body.clone(), timeout).await {
                 Sent::Answered(status, answer) => Ok((status, Ok(answer))),
                 Sent::Failed(error) => Err(error),
                 Sent::Unsupported => {
                     tracing::info!(
-                        host = url.host_str().unwrap_or_default(),
+                        address,
                         "Target chose HTTP/1.1: notifications go through the general HTTP client"
                     );
                     self.direct_refused.store(true, Ordering::Relaxed);
-                    self.notify_by_reqwest(url, body, timeout).await
+                    self.notify_by_reqwest(&address, body, timeout).await
                 }
             },
-            None => self.notify_by_reqwest(url, body, timeout).await,
+            None => self.notify_by_reqwest(&address, body, timeout).await,
         };
         let metrics = &self.notify_metrics;
         metrics.latency.observe(started.elapsed().as_secs_f64());
@@ -276,10 +277,12 @@ impl DeliveryClient {
     /// connection goes back to the pool.
     async fn notify_by_reqwest(
         &self,
-        url: url::Url,
+        address: &str,
         body: bytes::Bytes,
         timeout: Duration,
     ) -> Result<(StatusCode, Result<bytes::Bytes, reqwest::Error>), UpstreamError> {
+        let url = url::Url::parse(address)
+            .map_err(|e| UpstreamError::Other(format!("bad Delivery API URL: {e}")))?;
         let mut request = reqwest::Request::new(Method::POST, url);
         request
             .headers_mut()
@@ -292,13 +295,10 @@ impl DeliveryClient {
         }
     }
 
-    /// The notification URL: the endpoint and the query up to `sessionId=` (built at
-    /// start for the usual host, per call for an edge cluster's), then the session.
-    fn notify_url(
-        &self,
-        session_id: &str,
-        cluster: Option<&str>,
-    ) -> Result<url::Url, UpstreamError> {
+    /// The notification URL, unparsed: the endpoint and the query up to `sessionId=`
+    /// (built at start for the usual host, per call for an edge cluster's), then the
+    /// session.
+    fn notify_address(&self, session_id: &str, cluster: Option<&str>) -> String {
         let s = &self.settings;
         let pinned =
             s.pin_server_domain && s.server_domain.as_deref().is_some_and(|d| !d.is_empty());
@@ -307,8 +307,7 @@ impl DeliveryClient {
             _ => self.notify_prefix.clone(),
         };
         url.extend(form_urlencoded::byte_serialize(session_id.as_bytes()));
-        url::Url::parse(&url)
-            .map_err(|e| UpstreamError::Other(format!("bad Delivery API URL: {e}")))
+        url
     }
 
     /// `{endpoint}?client=…&imsOrgId=…&sessionId=`, form-encoded as the SDKs send it.
@@ -513,7 +512,7 @@ mod tests {
             let c = client(s);
             for cluster in [None, Some(""), Some("35")] {
                 let session = "s 1&x=é";
-                let fast = c.notify_url(session, cluster).unwrap();
+                let fast = url::Url::parse(&c.notify_address(session, cluster)).unwrap();
                 let full = c.request_url(session, cluster).unwrap();
                 assert_eq!(fast.origin(), full.origin(), "{cluster:?}");
                 assert_eq!(fast.path(), full.path());

@@ -58,7 +58,7 @@ pub struct DirectH2 {
     tls: Option<tokio_rustls::TlsConnector>,
     connect_timeout: Duration,
     user_agent: HeaderValue,
-    /// By `host:port`. Each host's connection is opened by one caller while the
+    /// By URL authority (`host[:port]`). Each host's connection is opened by one caller while the
     /// others wait on its lock.
     hosts: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Idle>>>>>,
 }
@@ -111,25 +111,35 @@ impl DirectH2 {
         })
     }
 
-    /// POSTs `body` as JSON to `url` and reads the whole answer, all within `timeout`.
-    pub async fn send(&self, url: &url::Url, body: Bytes, timeout: Duration) -> Sent {
-        match tokio::time::timeout(timeout, self.exchange(url, body)).await {
+    /// POSTs `body` as JSON to `address` (an absolute URL) and reads the whole answer,
+    /// all within `timeout`.
+    pub async fn send(&self, address: &str, body: Bytes, timeout: Duration) -> Sent {
+        match tokio::time::timeout(timeout, self.exchange(address, body)).await {
             Ok(sent) => sent,
             Err(_) => Sent::Failed(UpstreamError::Timeout(timeout.as_millis() as u64)),
         }
     }
 
-    async fn exchange(&self, url: &url::Url, body: Bytes) -> Sent {
-        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
-            return Sent::Failed(UpstreamError::Other(format!("bad Delivery API URL: {url}")));
+    async fn exchange(&self, address: &str, body: Bytes) -> Sent {
+        let bad = |why: &dyn std::fmt::Display| {
+            Sent::Failed(UpstreamError::Other(format!(
+                "bad Delivery API URL {address}: {why}"
+            )))
         };
-        let uri = match url.as_str().parse::<Uri>() {
+        let uri = match address.parse::<Uri>() {
             Ok(uri) => uri,
-            Err(e) => {
-                return Sent::Failed(UpstreamError::Other(format!("bad Delivery API URL: {e}")));
-            }
+            Err(e) => return bad(&e),
         };
-        let mut connection = match self.connection(host, port).await {
+        let (Some(authority), Some(host)) = (uri.authority(), uri.host()) else {
+            return bad(&"no host");
+        };
+        let default_port = if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        };
+        let port = uri.port_u16().unwrap_or(default_port);
+        let mut connection = match self.connection(authority.as_str(), host, port).await {
             Ok(connection) => connection,
             Err(sent) => return sent,
         };
@@ -157,12 +167,16 @@ impl DirectH2 {
         }
     }
 
-    /// The open connection to `host:port`, opening one if there is none or it closed.
-    async fn connection(&self, host: &str, port: u16) -> Result<Connection, Sent> {
+    /// The open connection to `host:port` (`authority` in the URL), opening one if there
+    /// is none or it closed.
+    async fn connection(&self, authority: &str, host: &str, port: u16) -> Result<Connection, Sent> {
         let slot = {
             let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
-            let key = format!("{host}:{port}");
-            hosts.entry(key).or_default().clone()
+            // Looked up without a new key: this runs for every notification.
+            match hosts.get(authority) {
+                Some(slot) => slot.clone(),
+                None => hosts.entry(authority.to_owned()).or_default().clone(),
+            }
         };
         let mut slot = slot.lock().await;
         let now = Instant::now();
@@ -312,11 +326,8 @@ mod tests {
         }
     }
 
-    fn url(port: u16) -> url::Url {
-        url::Url::parse(&format!(
-            "https://localhost:{port}/rest/v1/delivery?client=a"
-        ))
-        .unwrap()
+    fn url(port: u16) -> String {
+        format!("https://localhost:{port}/rest/v1/delivery?client=a")
     }
 
     #[tokio::test]
