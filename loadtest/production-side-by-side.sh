@@ -19,6 +19,8 @@
 #                      HTTP client (OFFERD_BATCHER__DIRECT_HTTP2=false); not in the default
 #                      set: it measures what the lean notification client saves
 #   offerd-memory-h2c  online, no spool (memory only), h2c
+#   baseline-spool-h2c as offerd-spool-h2c, run by the binary at BASELINE (an older build):
+#                      a change measured before/after in one run; not in the default set
 #   node-prod          ../shared/peers node-sdk/server-prod.js (WORKERS=2): the SDK's
 #                      notifications and telemetry really sent to the fake (FAKE=127.0.0.1:port)
 #   node-offline       node-sdk/server.js (WORKERS=2): notifications answered in process, for
@@ -90,12 +92,13 @@ done
 ((ROUNDS >= 1 && DURATION >= 1 && DURATION <= 600 && WARMUP <= 600 && WAIT_EXIT <= 600)) ||
   die "need ROUNDS >= 1, 1 <= DURATION <= 600, WARMUP <= 600, WAIT_EXIT <= 600"
 for server in $SERVERS; do
-  known="offerd-offline offerd-spool-h2c offerd-spool-h2c-reqwest offerd-spool-h1 offerd-memory-h2c node-prod node-offline"
+  known="offerd-offline offerd-spool-h2c offerd-spool-h2c-reqwest offerd-spool-h1 offerd-memory-h2c baseline-spool-h2c node-prod node-offline"
   [[ " $known " == *" $server "* ]] || die "unknown server $server (known: $known)"
 done
 [[ -x "$LOADTEST" ]] || die "no loadtest binary at $LOADTEST: cargo build --release -p loadtest"
 [[ -x "$FAKE_LOADTEST" ]] || die "no loadtest binary at $FAKE_LOADTEST (FAKE_LOADTEST)"
 [[ " $SERVERS " != *" offerd-"* || -x "$OFFERD" ]] || die "no offerd binary at $OFFERD: cargo build --release -p offerd"
+[[ " $SERVERS " != *" baseline-"* || -x "${BASELINE:-}" ]] || die "baseline-spool-h2c needs BASELINE=<an offerd binary>"
 [[ -f "$ARTIFACT" && -f "$BODY" ]] || die "artifact $ARTIFACT or body $BODY not found"
 ARTIFACT="$(cd "$(dirname "$ARTIFACT")" && pwd)/$(basename "$ARTIFACT")"
 BODY="$(cd "$(dirname "$BODY")" && pwd)/$(basename "$BODY")"
@@ -196,8 +199,8 @@ start_server() { # $1 server, $2 port, $3 log; sets SERVER_PID
   local envs
   case "$server" in
     offerd-offline) envs=("${common[@]}") ;;
-    offerd-spool-h2c) envs=("${common[@]}" "${online[@]}" OFFERD_SPOOL__DIR="$spool"
-      OFFERD_UPSTREAM__HTTP2_PRIOR_KNOWLEDGE=true) ;;
+    offerd-spool-h2c | baseline-spool-h2c) envs=("${common[@]}" "${online[@]}"
+      OFFERD_SPOOL__DIR="$spool" OFFERD_UPSTREAM__HTTP2_PRIOR_KNOWLEDGE=true) ;;
     offerd-spool-h2c-reqwest) envs=("${common[@]}" "${online[@]}" OFFERD_SPOOL__DIR="$spool"
       OFFERD_UPSTREAM__HTTP2_PRIOR_KNOWLEDGE=true OFFERD_BATCHER__DIRECT_HTTP2=false) ;;
     offerd-spool-h1) envs=("${common[@]}" "${online[@]}" OFFERD_SPOOL__DIR="$spool") ;;
@@ -206,9 +209,10 @@ start_server() { # $1 server, $2 port, $3 log; sets SERVER_PID
       FAKE="$FAKE") ;;
     node-offline) envs=(PORT="$port" ARTIFACT="$ARTIFACT" CLIENT="$CLIENT" ORG="$ORG" WORKERS=2) ;;
   esac
-  [[ "$server" == offerd-spool-* ]] && mkdir -p "$spool"
+  [[ "$server" == *-spool-* ]] && mkdir -p "$spool"
   case "$server" in
     offerd-*) (cd "$RUN_DIR/cwd" && exec env "${envs[@]}" "$OFFERD" serve) >"$log" 2>&1 & ;;
+    baseline-*) (cd "$RUN_DIR/cwd" && exec env "${envs[@]}" "$BASELINE" serve) >"$log" 2>&1 & ;;
     node-prod) (cd "$SCRATCH" && exec env "${envs[@]}" node node-sdk/server-prod.js) >"$log" 2>&1 & ;;
     node-offline) (cd "$SCRATCH" && exec env "${envs[@]}" node node-sdk/server.js) >"$log" 2>&1 & ;;
   esac
@@ -304,7 +308,7 @@ run_one() { # $1 round, $2 server: appends one row to $ROWS
   # Owed, before SIGTERM.
   local owed="n/a" dropped_offline="n/a"
   case "$server" in
-    offerd-*)
+    offerd-* | baseline-*)
       owed="$(metric "$port" offerd_notifications_owed_total)"
       dropped_offline="$(metric "$port" 'offerd_notifications_dropped_total{reason="offline"}')" ;;
   esac

@@ -5,8 +5,15 @@
 //! sent tens of thousands of times a second, and reqwest's per-request work (its
 //! middleware layers, the pool checkout, a timer and a task per request, the response
 //! URL) cost ~20 µs of CPU per notification in the profile of loadtest/README.md, more
-//! than the HTTP/2 framing itself. Here a request is hyper's `send_request` on a
-//! connection kept open, under one timeout.
+//! than the HTTP/2 framing itself. Here a request is one stream opened with the `h2`
+//! crate on a connection kept open, under one timeout.
+//!
+//! Why `h2` and not hyper's HTTP/2 client on top of it: hyper spawns a task for every
+//! request, hands the request to the connection task through a channel and the answer
+//! back through another, and pipes the body from a task of its own. With `h2` the
+//! lane's call opens the stream, writes the body and reads the answer itself, and only
+//! the connection task runs besides (perf, loadtest/README.md: the hyper layer was
+//! about a third of a lane's CPU per notification).
 //!
 //! It serves only what it can serve exactly like reqwest would:
 //! - h2c (`upstream.http2_prior_knowledge` over http), or https where the server
@@ -19,15 +26,14 @@
 //! [`Sent::Unsupported`] and the caller goes back to reqwest for good.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue, USER_AGENT};
+use bytes::{Bytes, BytesMut};
+use h2::client::SendRequest;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, USER_AGENT};
 use http::{Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http2::SendRequest;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
@@ -63,7 +69,12 @@ pub struct DirectH2 {
     hosts: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Idle>>>>>,
 }
 
-type Connection = SendRequest<Full<Bytes>>;
+/// An open connection: a handle to open streams on, and whether its task has ended.
+#[derive(Clone)]
+struct Connection {
+    streams: SendRequest<Bytes>,
+    closed: Arc<AtomicBool>,
+}
 
 /// A connection and when a request last started on it.
 struct Idle {
@@ -74,10 +85,16 @@ struct Idle {
 /// A connection idle this long is not reused: a NAT or balancer on the way may have
 /// forgotten it without a word (reqwest's pool uses the same bound, `pool_idle_timeout`).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// While requests are open, a ping this often, answered within [`PING_TIMEOUT`],
-/// proves the connection alive; else it closes and the next request opens another.
+/// A ping this often, answered within [`PING_TIMEOUT`], proves the connection alive;
+/// else it closes and the next request opens another.
 const PING_INTERVAL: Duration = Duration::from_secs(20);
 const PING_TIMEOUT: Duration = Duration::from_secs(10);
+/// The answers' receive window for the whole connection: hundreds of streams may be
+/// answered before their calls read the answers (h2's default is 64 KiB).
+const CONNECTION_WINDOW: u32 = 1024 * 1024;
+/// How much of an answer is kept: a 2xx is not read further, and a failure's body is
+/// cut to 512 characters in its error anyway.
+const ANSWER_KEPT: usize = 4096;
 
 impl DirectH2 {
     /// The client for these settings, or `None` when it cannot serve them exactly
@@ -111,8 +128,8 @@ impl DirectH2 {
         })
     }
 
-    /// POSTs `body` as JSON to `address` (an absolute URL) and reads the whole answer,
-    /// all within `timeout`.
+    /// POSTs `body` as JSON to `address` (an absolute URL) and reads the answer, all
+    /// within `timeout`.
     pub async fn send(&self, address: &str, body: Bytes, timeout: Duration) -> Sent {
         match tokio::time::timeout(timeout, self.exchange(address, body)).await {
             Ok(sent) => sent,
@@ -139,30 +156,21 @@ impl DirectH2 {
             80
         };
         let port = uri.port_u16().unwrap_or(default_port);
-        let mut connection = match self.connection(authority.as_str(), host, port).await {
+        let connection = match self.connection(authority.as_str(), host, port).await {
             Ok(connection) => connection,
             Err(sent) => return sent,
         };
-        let mut request = Request::post(uri);
-        if let Some(headers) = request.headers_mut() {
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            headers.insert(USER_AGENT, self.user_agent.clone());
-        }
-        let request = match request.body(Full::new(body)) {
+        let request = Request::post(uri)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(CONTENT_LENGTH, body.len())
+            .header(USER_AGENT, self.user_agent.clone())
+            .body(());
+        let request = match request {
             Ok(request) => request,
             Err(e) => return Sent::Failed(UpstreamError::Other(e.to_string())),
         };
-        // `ready` waits while the server's stream limit is reached.
-        if let Err(e) = connection.ready().await {
-            return Sent::Failed(transport(e));
-        }
-        let response = match connection.send_request(request).await {
-            Ok(response) => response,
-            Err(e) => return Sent::Failed(transport(e)),
-        };
-        let status = response.status();
-        match response.into_body().collect().await {
-            Ok(body) => Sent::Answered(status, body.to_bytes()),
+        match post(connection.streams, request, body).await {
+            Ok((status, answer)) => Sent::Answered(status, answer),
             Err(e) => Sent::Failed(transport(e)),
         }
     }
@@ -181,11 +189,14 @@ impl DirectH2 {
         let mut slot = slot.lock().await;
         let now = Instant::now();
         if let Some(open) = slot.as_mut().filter(|idle| {
-            !idle.connection.is_closed() && now.duration_since(idle.used) < IDLE_TIMEOUT
+            !idle.connection.closed.load(Ordering::Acquire)
+                && now.duration_since(idle.used) < IDLE_TIMEOUT
         }) {
             open.used = now;
             return Ok(open.connection.clone());
         }
+        // Dropping the old handle lets its connection close once its last stream ends.
+        *slot = None;
         let opened = tokio::time::timeout(self.connect_timeout, self.open(host, port))
             .await
             .unwrap_or_else(|_| {
@@ -221,30 +232,97 @@ impl DirectH2 {
     }
 }
 
+/// One POST on its own stream: the headers and the whole body in one go, then the
+/// status and the first [`ANSWER_KEPT`] bytes of the answer, read to its end so the
+/// stream closes cleanly and its window returns to the connection.
+async fn post(
+    streams: SendRequest<Bytes>,
+    request: Request<()>,
+    body: Bytes,
+) -> Result<(StatusCode, Bytes), h2::Error> {
+    // `ready` waits while the server's stream limit is reached.
+    let mut streams = streams.ready().await?;
+    let (response, mut upload) = streams.send_request(request, false)?;
+    // Within the stream's first window (64 KiB), so written without waiting for
+    // capacity; h2 holds it until the connection's window allows.
+    upload.send_data(body, true)?;
+    let response = response.await?;
+    let status = response.status();
+    let mut answer_stream = response.into_body();
+    let mut answer = BytesMut::new();
+    while let Some(chunk) = answer_stream.data().await {
+        let chunk = chunk?;
+        let _ = answer_stream.flow_control().release_capacity(chunk.len());
+        let room = ANSWER_KEPT.saturating_sub(answer.len());
+        answer.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    Ok((status, answer.freeze()))
+}
+
 /// The HTTP/2 handshake on `io`; the connection is driven by a task of the current
-/// runtime (the lane's), and ends when the last sender of it is dropped.
+/// runtime (the lane's), which also pings it, and ends when it closes or when its
+/// last handle and stream are gone.
 async fn handshake<T>(io: T) -> Result<Connection, Sent>
 where
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .keep_alive_interval(PING_INTERVAL)
-        .keep_alive_timeout(PING_TIMEOUT)
-        .handshake(TokioIo::new(io))
+    let (streams, mut connection) = h2::client::Builder::new()
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .handshake::<_, Bytes>(io)
         .await
         .map_err(|e| Sent::Failed(transport(e)))?;
+    let closed = Arc::new(AtomicBool::new(false));
+    let pings = connection.ping_pong();
+    let on_close = closed.clone();
     tokio::spawn(async move {
+        drive(connection, pings).await;
+        on_close.store(true, Ordering::Release);
+    });
+    Ok(Connection { streams, closed })
+}
+
+/// Runs `connection` until it closes, or until a ping goes unanswered for
+/// [`PING_TIMEOUT`] (then the connection is dropped, which closes its socket and fails
+/// its open streams, so their calls are retried on a new one).
+async fn drive<T>(mut connection: h2::client::Connection<T, Bytes>, pings: Option<h2::PingPong>)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let Some(mut pings) = pings else {
         if let Err(error) = connection.await {
             tracing::debug!(%error, "notification connection closed");
         }
-    });
-    Ok(sender)
+        return;
+    };
+    loop {
+        tokio::select! {
+            ended = &mut connection => {
+                if let Err(error) = ended {
+                    tracing::debug!(%error, "notification connection closed");
+                }
+                return;
+            }
+            () = tokio::time::sleep(PING_INTERVAL) => {}
+        }
+        let pong = tokio::time::timeout(PING_TIMEOUT, pings.ping(h2::Ping::opaque()));
+        tokio::select! {
+            ended = &mut connection => {
+                if let Err(error) = ended {
+                    tracing::debug!(%error, "notification connection closed");
+                }
+                return;
+            }
+            answered = pong => if !matches!(answered, Ok(Ok(_))) {
+                tracing::debug!("notification connection closed: no answer to a ping");
+                return;
+            }
+        }
+    }
 }
 
 /// Resets, closed connections and protocol errors may all succeed on a new
 /// connection, as with reqwest ([`super::delivery`]'s `classify`).
-fn transport(error: hyper::Error) -> UpstreamError {
+fn transport(error: h2::Error) -> UpstreamError {
     UpstreamError::Connect(super::error_chain(&error))
 }
 
@@ -278,6 +356,8 @@ mod tests {
     use std::convert::Infallible;
 
     use http::Response;
+    use http_body_util::Full;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
     use tokio::net::TcpListener;
 
