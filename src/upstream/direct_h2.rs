@@ -197,7 +197,11 @@ impl DirectH2 {
         }
         // Dropping the old handle lets its connection close once its last stream ends.
         *slot = None;
-        let opened = tokio::time::timeout(self.connect_timeout, self.open(host, port))
+        // Boxed: opening (TCP, TLS, the handshake) is rare, and its future, rustls's
+        // connection state among it, would otherwise make every send's future several KiB
+        // that each notification's task copies around (memmove showed in the lanes' profile).
+        let opening = Box::pin(self.open(host, port));
+        let opened = tokio::time::timeout(self.connect_timeout, opening)
             .await
             .unwrap_or_else(|_| {
                 let ms = self.connect_timeout.as_millis() as u64;
