@@ -125,11 +125,11 @@ impl TargetClient {
     pub fn create(config: Config) -> Result<Self, ClientError> {
         let metrics = Arc::new(Metrics::new());
         let internal = |e: UpstreamError| ClientError::Internal(e.to_string());
-        let delivery = Arc::new(
-            DeliveryClient::new(DeliverySettings::from_config(&config), metrics.clone())
-                .map_err(internal)?,
-        );
-        let geo = GeoClient::new(&config.geo, metrics.clone()).map_err(internal)?;
+        let settings = DeliverySettings::from_config(&config)
+            .map_err(|e| ClientError::Internal(e.to_string()))?;
+        let geo =
+            GeoClient::new(&config.geo, &settings.egress, metrics.clone()).map_err(internal)?;
+        let delivery = Arc::new(DeliveryClient::new(settings, metrics.clone()).map_err(internal)?);
         let senders = Arc::new(
             Senders::new(
                 &delivery,

@@ -11,6 +11,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
 
 use crate::model::DecisioningMethod;
@@ -239,6 +241,54 @@ pub struct UpstreamConfig {
     /// `offline`). Default true: the built-in defaults are the offline demo; set false
     /// in production.
     pub offline: bool,
+    /// `upstream.ca_file`: a PEM file of CA certificates (one or several) trusted for
+    /// every call to Target (Delivery API, notifications, artifact, geo) on top of the
+    /// system's store: a company's TLS-inspecting proxy or a private Target endpoint.
+    /// Unset: the system's store only (which `SSL_CERT_FILE`/`SSL_CERT_DIR` replace).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// `upstream.proxy`: an `http://` or `https://` proxy URL for every call to Target,
+    /// instead of `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` (`NO_PROXY` still applies).
+    /// Unset: those variables decide.
+    pub proxy: Option<String>,
+}
+
+impl UpstreamConfig {
+    /// The certificates of `ca_file` (none when unset). Read at boot by the config
+    /// check, so a missing, unreadable or certificate-less file stops offerd with a
+    /// message naming the key, and again by each client built from it.
+    pub fn ca_roots(&self) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+        let Some(path) = self.ca_file.as_deref() else {
+            return Ok(Vec::new());
+        };
+        let invalid = |reason: String| ConfigError::Invalid {
+            key: "upstream.ca_file",
+            reason: format!("{}: {reason}", path.display()),
+        };
+        let text = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
+        let roots = CertificateDer::pem_slice_iter(&text)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(format!("not a PEM file of certificates: {e}")))?;
+        if roots.is_empty() {
+            return Err(invalid("holds no PEM certificate".into()));
+        }
+        Ok(roots)
+    }
+
+    /// `proxy`, checked: an absolute `http://` or `https://` URL with a host.
+    fn check_proxy(&self) -> Result<(), ConfigError> {
+        let Some(proxy) = self.proxy.as_deref() else {
+            return Ok(());
+        };
+        let invalid = |reason: &str| ConfigError::Invalid {
+            key: "upstream.proxy",
+            reason: format!("{proxy:?}: {reason}"),
+        };
+        let url = url::Url::parse(proxy).map_err(|e| invalid(&e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(invalid("must be an http:// or https:// URL with a host"));
+        }
+        Ok(())
+    }
 }
 
 impl Default for UpstreamConfig {
@@ -251,6 +301,8 @@ impl Default for UpstreamConfig {
             http2_prior_knowledge: false,
             timeout_ms: 3000,
             offline: true,
+            ca_file: None,
+            proxy: None,
         }
     }
 }
@@ -534,6 +586,8 @@ impl Config {
                 "must be below server.shutdown_grace_secs (the drain delay is part of it)",
             ));
         }
+        self.upstream.ca_roots()?;
+        self.upstream.check_proxy()?;
         if self.target.client.trim().is_empty() {
             return Err(invalid("target.client", "must not be empty"));
         }
@@ -701,6 +755,20 @@ mod tests {
             &[],
         );
         assert!(err.is_err());
+    }
+
+    #[test]
+    fn a_missing_ca_file_or_a_bad_proxy_stops_the_boot_naming_the_key() {
+        let missing = [("upstream.ca_file", "/nonexistent/ca.pem".to_string())];
+        let err = load(None, false, &HashMap::new(), &missing).unwrap_err();
+        assert!(err.to_string().contains("upstream.ca_file"), "{err}");
+        for proxy in ["not a url", "socks5://127.0.0.1:1080"] {
+            let bad = [("upstream.proxy", proxy.to_string())];
+            let err = load(None, false, &HashMap::new(), &bad).unwrap_err();
+            assert!(err.to_string().contains("upstream.proxy"), "{err}");
+        }
+        let good = [("upstream.proxy", "http://proxy.corp:3128".to_string())];
+        assert!(load(None, false, &HashMap::new(), &good).is_ok());
     }
 
     #[test]

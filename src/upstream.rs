@@ -1,10 +1,13 @@
 //! Clients for what offerd talks to over the network: Target's Delivery API
 //! ([`delivery`]), the artifact CDN or file ([`artifact_source`]) and the geo endpoint
 //! ([`geo`]). All errors are [`UpstreamError`], which knows whether a retry can help.
+//! Each client is built from one [`egress::Egress`]: the CA certificates trusted and
+//! the proxy taken on the way to Target.
 
 pub mod artifact_source;
 pub mod delivery;
 pub mod direct_h2;
+pub mod egress;
 pub mod geo;
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use reqwest::StatusCode;
 use reqwest::header::{ETAG, IF_NONE_MATCH};
 
 use super::UpstreamError;
+use super::egress::Egress;
 use crate::config::Config;
 use crate::engine::ArtifactFormat;
 
@@ -122,10 +123,13 @@ pub struct ArtifactFetcher {
 }
 
 impl ArtifactFetcher {
-    /// A fetcher whose every fetch (connect, headers and body) ends within `timeout`.
-    pub fn new(source: ArtifactSource, timeout: Duration) -> Self {
+    /// A fetcher whose every fetch (connect, headers and body) ends within `timeout`,
+    /// through `egress` (its roots and proxy).
+    pub fn new(source: ArtifactSource, timeout: Duration, egress: &Egress) -> Self {
         let http = matches!(source, ArtifactSource::Http(_)).then(|| {
-            reqwest::Client::builder()
+            egress
+                .client_builder()
+                .map_err(|e| e.to_string())?
                 .timeout(timeout)
                 .connect_timeout(timeout)
                 .build()

@@ -18,7 +18,8 @@ use url::form_urlencoded;
 
 use super::UpstreamError;
 use super::direct_h2::{DirectH2, Sent};
-use crate::config::Config;
+use super::egress::Egress;
+use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
 use crate::model::{DeliveryRequest, DeliveryResponse};
 
@@ -51,12 +52,15 @@ pub struct DeliverySettings {
     pub offline: bool,
     /// HTTP/2 without TLS negotiation (h2c).
     pub http2_prior_knowledge: bool,
+    /// The CA certificates trusted and the proxy taken (`upstream.ca_file`, `.proxy`).
+    pub egress: Egress,
 }
 
 impl DeliverySettings {
     /// The settings of `[target]` and `[upstream]`; an empty server domain means none.
-    pub fn from_config(config: &Config) -> Self {
-        Self {
+    /// Fails when `upstream.ca_file` cannot be read (as the config check does).
+    pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        Ok(Self {
             offline: config.upstream.offline,
             client: config.target.client.clone(),
             organization_id: config.target.organization_id.clone(),
@@ -71,7 +75,8 @@ impl DeliverySettings {
             timeout: config.upstream_timeout(),
             notification_timeout: config.notification_timeout(),
             http2_prior_knowledge: config.upstream.http2_prior_knowledge,
-        }
+            egress: Egress::from_config(&config.upstream)?,
+        })
     }
 }
 
@@ -122,7 +127,7 @@ impl DeliveryClient {
         // flight share a few connections. Over HTTP/1.1 the pool keeps one idle
         // keep-alive connection per request in flight (reqwest's default: no cap), so
         // the adaptive limit is the bound.
-        let mut http = reqwest::Client::builder();
+        let mut http = settings.egress.client_builder()?;
         if settings.http2_prior_knowledge {
             http = http.http2_prior_knowledge();
         }
@@ -155,6 +160,7 @@ impl DeliveryClient {
             settings.secure,
             settings.http2_prior_knowledge,
             settings.timeout,
+            &settings.egress,
         );
         let mut client = Self::new(settings, metrics)?;
         client.direct = direct;
@@ -417,6 +423,7 @@ mod tests {
             notification_timeout: Duration::from_millis(300),
             offline: false,
             http2_prior_knowledge: false,
+            egress: Egress::default(),
         }
     }
 

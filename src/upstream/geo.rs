@@ -16,6 +16,7 @@ use dashmap::DashMap;
 
 use super::UpstreamError;
 use super::artifact_source::{read_capped, request_error, status_error};
+use super::egress::Egress;
 use crate::config::GeoConfig;
 use crate::metrics::Metrics;
 use crate::model::Geo;
@@ -47,10 +48,15 @@ pub struct GeoClient {
 }
 
 impl GeoClient {
-    /// A client for `config.url` with `config.timeout_ms` per lookup.
-    pub fn new(config: &GeoConfig, metrics: Arc<Metrics>) -> Result<Self, UpstreamError> {
+    /// A client for `config.url` with `config.timeout_ms` per lookup, through `egress`.
+    pub fn new(
+        config: &GeoConfig,
+        egress: &Egress,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, UpstreamError> {
         let timeout = Duration::from_millis(config.timeout_ms);
-        let http = reqwest::Client::builder()
+        let http = egress
+            .client_builder()?
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()

@@ -22,7 +22,9 @@
 //! - `operations`: started as a container or pod would start it: empty directory,
 //!   service-link variables, `OFFERD_CONFIG`, JSON logs, `offerd health`/`ready`, exit 64;
 //! - `openapi`: `/openapi.json` against the routes served, per listener and token;
-//! - `ofrep`: OpenFeature's OFREP endpoints against `/v1/attributes` for the same visitor.
+//! - `ofrep`: OpenFeature's OFREP endpoints against `/v1/attributes` for the same visitor;
+//! - `egress`: the real binary reaches a Target behind a private CA through a CONNECT
+//!   proxy (`upstream.ca_file`, `HTTPS_PROXY`).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -32,6 +34,7 @@ mod artifact;
 mod backup;
 mod delivery_api;
 mod durability;
+mod egress;
 mod full_disk;
 mod notifications;
 mod ofrep;
