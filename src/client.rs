@@ -138,6 +138,10 @@ impl TargetClient {
             )
             .map_err(internal)?,
         );
+        if config.spool.dir.is_some() {
+            let bound = i64::try_from(config.spool.max_bytes).unwrap_or(i64::MAX);
+            metrics.spool_max_bytes.set(bound);
+        }
         let store = Arc::new(ArtifactStore::new());
         // Offline, nothing is sent: telemetry would only be built to be dropped.
         let telemetry = Arc::new(TelemetryBuffer::new(

@@ -23,6 +23,7 @@
 //!   service-link variables, `OFFERD_CONFIG`, JSON logs, `offerd health`/`ready`, exit 64;
 //! - `openapi`: `/openapi.json` against the routes served, per listener and token;
 //! - `ofrep`: OpenFeature's OFREP endpoints against `/v1/attributes` for the same visitor;
+//! - `monitoring`: every metric the alert rules and the Grafana dashboard name is served;
 //! - `egress`: the real binary reaches a Target behind a private CA through a CONNECT
 //!   proxy (`upstream.ca_file`, `HTTPS_PROXY`).
 
@@ -36,6 +37,7 @@ mod delivery_api;
 mod durability;
 mod egress;
 mod full_disk;
+mod monitoring;
 mod notifications;
 mod ofrep;
 mod openapi;
