@@ -31,6 +31,15 @@ pub enum UpstreamError {
     Offline,
 }
 
+/// Records how a call to Target ended on its span (see [`crate::otel::client_span`]).
+pub(crate) fn record_outcome<T>(span: &tracing::Span, result: &Result<T, UpstreamError>) {
+    match result {
+        Ok(_) => crate::otel::record_status(span, 200),
+        Err(UpstreamError::Status { status, .. }) => crate::otel::record_status(span, *status),
+        Err(_) => crate::otel::record_error(span),
+    }
+}
+
 /// `error` and its causes, `": "`-joined: a transport error's top line alone rarely
 /// says what happened ("error sending request"), its last cause does.
 pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {

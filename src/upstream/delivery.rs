@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use prometheus::{Histogram, IntCounter};
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode};
+use tracing::Instrument;
 use url::form_urlencoded;
 
 use super::UpstreamError;
@@ -22,6 +23,7 @@ use super::egress::Egress;
 use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
 use crate::model::{DeliveryRequest, DeliveryResponse};
+use crate::otel;
 
 /// Target's edge domain: `<client>.tt.omtrdc.net` and `mboxedge<cluster>.tt.omtrdc.net`.
 const TARGET_DOMAIN: &str = "tt.omtrdc.net";
@@ -198,7 +200,12 @@ impl DeliveryClient {
             return Err(UpstreamError::Offline);
         }
         let started = Instant::now();
-        let result = self.call(request, session_id, cluster).await;
+        let span = otel::client_span("POST delivery", "POST", purpose);
+        let result = self
+            .call(request, session_id, cluster)
+            .instrument(span.clone())
+            .await;
+        super::record_outcome(&span, &result);
         self.metrics
             .upstream_latency
             .with_label_values(&["delivery"])
@@ -225,6 +232,22 @@ impl DeliveryClient {
     /// once ([`NotifyMetrics`]), and a client made by [`Self::for_notifications`]
     /// sends through [`DirectH2`] rather than reqwest.
     pub async fn notify(
+        &self,
+        body: bytes::Bytes,
+        session_id: &str,
+        cluster: Option<&str>,
+    ) -> Result<(), UpstreamError> {
+        let span = otel::client_span("POST notifications", "POST", "notifications");
+        let result = self
+            .send_notifications(body, session_id, cluster)
+            .instrument(span.clone())
+            .await;
+        super::record_outcome(&span, &result);
+        result
+    }
+
+    /// [`Self::notify`]'s work, inside its span.
+    async fn send_notifications(
         &self,
         body: bytes::Bytes,
         session_id: &str,
@@ -332,9 +355,13 @@ impl DeliveryClient {
         cluster: Option<&str>,
     ) -> Result<DeliveryResponse, UpstreamError> {
         let url = self.request_url(session_id, cluster)?;
+        // The caller's trace continues at Target (traceparent, when tracing is on).
+        let mut trace = http::HeaderMap::new();
+        otel::inject(&mut trace);
         let response = self
             .http
             .post(url)
+            .headers(trace)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header("X-Request-Id", uuid::Uuid::new_v4().to_string())
             .timeout(self.settings.timeout)

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
+use tracing::Instrument;
 
 use super::UpstreamError;
 use super::artifact_source::{read_capped, request_error, status_error};
@@ -20,6 +21,7 @@ use super::egress::Egress;
 use crate::config::GeoConfig;
 use crate::metrics::Metrics;
 use crate::model::Geo;
+use crate::otel;
 
 /// The cache key of lookups without an address (the caller's own address).
 const OWN_ADDRESS_KEY: &str = "";
@@ -97,7 +99,9 @@ impl GeoClient {
             return Ok(geo);
         }
         let started = std::time::Instant::now();
-        let fetched = self.fetch(ip.as_deref()).await;
+        let span = otel::client_span("GET geo", "GET", "geo");
+        let fetched = self.fetch(ip.as_deref()).instrument(span.clone()).await;
+        super::record_outcome(&span, &fetched);
         self.metrics
             .upstream_latency
             .with_label_values(&["geo"])

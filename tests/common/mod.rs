@@ -3,13 +3,15 @@
 //! HTTP server against it, and [`eventually`] for waiting by bounded polling. For the
 //! durability tests: [`TcpProxy`] (a transport-level outage between offerd and the
 //! fake), [`OfferdProcess`] (the real binary as a child process) and [`TempDir`]. For
-//! the egress test: a private CA, a TLS front and a CONNECT proxy ([`egress`]).
+//! the egress test: a private CA, a TLS front and a CONNECT proxy ([`egress`]); for
+//! the tracing test, an OTLP/HTTP receiver ([`otlp`]).
 //!
 //! Everything runs inside the test's actix `System` (`#[actix_rt::test]`); both servers
 //! are stopped when the [`TestApp`] or [`FakeUpstream`] is dropped.
 
 pub mod egress;
 mod fake;
+pub mod otlp;
 pub mod process;
 mod proxy;
 

@@ -24,6 +24,8 @@
 //! - `openapi`: `/openapi.json` against the routes served, per listener and token;
 //! - `ofrep`: OpenFeature's OFREP endpoints against `/v1/attributes` for the same visitor;
 //! - `monitoring`: every metric the alert rules and the Grafana dashboard name is served;
+//! - `otel`: OpenTelemetry traces of the real binary at an OTLP receiver: a caller's
+//!   traceparent continued through the decision into Target, no visitor data in them;
 //! - `egress`: the real binary reaches a Target behind a private CA through a CONNECT
 //!   proxy (`upstream.ca_file`, `HTTPS_PROXY`).
 
@@ -42,5 +44,6 @@ mod notifications;
 mod ofrep;
 mod openapi;
 mod operations;
+mod otel;
 mod remote;
 mod rolling;
