@@ -180,6 +180,33 @@ for set in "${value_sets[@]}"; do
     bad "helm4 install --dry-run=client ($set_name values): $(tail -3 <<<"$notes")"
   fi
 done
+# The PrometheusRule (prometheusRule.enabled; the Operator's CRD has no schema here):
+# it renders, and its groups are deploy/monitoring/alerts.yml's with the job's name.
+f="$out/helm4-prometheusrule.yaml"
+if "$tools/bin/helm4" template offerd "$chart" --set prometheusRule.enabled=true \
+  --set prometheusRule.job=offerd-pods >"$f" 2>"$f.err" \
+  && "$py" - "$f" "$deploy/monitoring/alerts.yml" >"$f.err" 2>&1 <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+rules = [d for d in docs if d["kind"] == "PrometheusRule"]
+assert len(rules) == 1, [d["kind"] for d in docs]
+def job(v):
+    if isinstance(v, dict):
+        return {k: job(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [job(x) for x in v]
+    return v.replace('job="offerd"', 'job="offerd-pods"') if isinstance(v, str) else v
+expected = job(yaml.safe_load(open(sys.argv[2]))["groups"])
+assert rules[0]["spec"]["groups"] == expected, "its groups differ from alerts.yml"
+PY
+then
+  ok "helm4 template --set prometheusRule.enabled=true -> PrometheusRule with alerts.yml's groups"
+else
+  bad "PrometheusRule: $(tail -3 "$f.err")"
+fi
+if [[ -n "$("$tools/bin/helm4" template offerd "$chart" | grep 'kind: PrometheusRule' || true)" ]]; then
+  bad "the default values render a PrometheusRule (prometheusRule.enabled is off by default)"
+fi
 # The chart refuses what no schema catches: a grace period that SIGKILLs the drain.
 if err="$("$tools/bin/helm4" template offerd "$chart" --set terminationGracePeriodSeconds=15 2>&1)"; then
   bad "helm template accepted terminationGracePeriodSeconds=15 (<= 0 preStop + 15 shutdown grace)"

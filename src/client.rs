@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use actix::Addr;
 use arc_swap::ArcSwapOption;
+use tracing::Instrument;
 
 mod attributes;
 mod route;
@@ -52,6 +53,7 @@ use crate::notify::batcher::{Backpressure, BatcherSlot, Enqueue, Senders};
 use crate::notify::owed::Owed;
 use crate::notify::spool::{Refused, Spool, SpoolError};
 use crate::notify::telemetry_buffer::TelemetryBuffer;
+use crate::otel;
 use crate::store::{ArtifactStore, LoadedArtifact};
 use crate::upstream::UpstreamError;
 use crate::upstream::delivery::{DeliveryClient, DeliverySettings};
@@ -125,11 +127,11 @@ impl TargetClient {
     pub fn create(config: Config) -> Result<Self, ClientError> {
         let metrics = Arc::new(Metrics::new());
         let internal = |e: UpstreamError| ClientError::Internal(e.to_string());
-        let delivery = Arc::new(
-            DeliveryClient::new(DeliverySettings::from_config(&config), metrics.clone())
-                .map_err(internal)?,
-        );
-        let geo = GeoClient::new(&config.geo, metrics.clone()).map_err(internal)?;
+        let settings = DeliverySettings::from_config(&config)
+            .map_err(|e| ClientError::Internal(e.to_string()))?;
+        let geo =
+            GeoClient::new(&config.geo, &settings.egress, metrics.clone()).map_err(internal)?;
+        let delivery = Arc::new(DeliveryClient::new(settings, metrics.clone()).map_err(internal)?);
         let senders = Arc::new(
             Senders::new(
                 &delivery,
@@ -138,6 +140,10 @@ impl TargetClient {
             )
             .map_err(internal)?,
         );
+        if config.spool.dir.is_some() {
+            let bound = i64::try_from(config.spool.max_bytes).unwrap_or(i64::MAX);
+            metrics.spool_max_bytes.set(bound);
+        }
         let store = Arc::new(ArtifactStore::new());
         // Offline, nothing is sent: telemetry would only be built to be dropped.
         let telemetry = Arc::new(TelemetryBuffer::new(
@@ -245,13 +251,22 @@ impl TargetClient {
             .unwrap_or(self.inner.config.target.decisioning_method);
         let now = now_ms();
         let prepared = self.prepare(options, now);
-        let result = match route(method, self.inner.store.current(), &prepared)? {
-            Route::OnDevice(artifact) => {
-                self.decide_on_device(prepared, artifact, now, started)
-                    .await
+        let artifact = self.inner.store.current();
+        let span = decision_span(method, &prepared.request, artifact.as_deref());
+        let result = async {
+            match route(method, artifact, &prepared)? {
+                Route::OnDevice(artifact) => {
+                    self.decide_on_device(prepared, artifact, now, started)
+                        .await
+                }
+                Route::Edge(artifact) => self.decide_server_side(prepared, artifact, started).await,
             }
-            Route::Edge(artifact) => self.decide_server_side(prepared, artifact, started).await,
-        };
+        }
+        .instrument(span.clone())
+        .await;
+        if result.is_err() {
+            span.record("otel.status_code", "error");
+        }
         if let Ok(response) = &result {
             let label = response.meta.decisioning_method.as_str();
             self.inner
@@ -684,4 +699,32 @@ fn notifications_answer(
         notifications: Some(ids.collect()),
         ..Default::default()
     }
+}
+
+/// The decision's span (when tracing is on): the decisioning method asked for, how many
+/// mboxes and views the request names, and the artifact's version. No visitor data.
+fn decision_span(
+    method: DecisioningMethod,
+    request: &DeliveryRequest,
+    artifact: Option<&LoadedArtifact>,
+) -> tracing::Span {
+    if !otel::enabled() {
+        return tracing::Span::none();
+    }
+    let execute = request.execute.as_ref();
+    let prefetch = request.prefetch.as_ref();
+    let mboxes = execute.and_then(|e| e.mboxes.as_ref()).map_or(0, Vec::len)
+        + prefetch.and_then(|p| p.mboxes.as_ref()).map_or(0, Vec::len);
+    let views = prefetch.and_then(|p| p.views.as_ref()).map_or(0, Vec::len);
+    let version = artifact.map_or("", |a| a.compiled.artifact.version.as_str());
+    tracing::info_span!(
+        target: otel::TARGET,
+        "decision",
+        otel.name = "decide",
+        otel.status_code = tracing::field::Empty,
+        offerd.decisioning_method = method.as_str(),
+        offerd.mbox_count = mboxes,
+        offerd.view_count = views,
+        offerd.artifact_version = version,
+    )
 }

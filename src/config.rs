@@ -11,6 +11,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
 
 use crate::model::DecisioningMethod;
@@ -44,8 +46,18 @@ impl From<config::ConfigError> for ConfigError {
 /// of these are read. Others (`OFFERD_CONFIG`, or the `OFFERD_PORT`,
 /// `OFFERD_SERVICE_HOST`, ... Kubernetes injects for a Service named offerd) are not
 /// configuration keys and are ignored.
-pub const SECTIONS: [&str; 9] = [
+pub const SECTIONS: [&str; 10] = [
     "server", "target", "artifact", "upstream", "decision", "batcher", "spool", "geo", "log",
+    "otel",
+];
+
+/// The standard OpenTelemetry variables offerd reads, and the key each sets: above
+/// the file, below `OFFERD_OTEL__*`.
+const OTEL_VARIABLES: [(&str, &str); 4] = [
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "OFFERD_OTEL__ENDPOINT"),
+    ("OTEL_EXPORTER_OTLP_PROTOCOL", "OFFERD_OTEL__PROTOCOL"),
+    ("OTEL_SERVICE_NAME", "OFFERD_OTEL__SERVICE_NAME"),
+    ("OTEL_TRACES_SAMPLER_ARG", "OFFERD_OTEL__SAMPLE_RATIO"),
 ];
 
 /// The location of the demo artifact compiled into the binary (the default).
@@ -65,6 +77,7 @@ pub struct Config {
     pub spool: SpoolConfig,
     pub geo: GeoConfig,
     pub log: LogConfig,
+    pub otel: OtelConfig,
 }
 
 /// `[server]`: the HTTP listener.
@@ -239,6 +252,54 @@ pub struct UpstreamConfig {
     /// `offline`). Default true: the built-in defaults are the offline demo; set false
     /// in production.
     pub offline: bool,
+    /// `upstream.ca_file`: a PEM file of CA certificates (one or several) trusted for
+    /// every call to Target (Delivery API, notifications, artifact, geo) on top of the
+    /// system's store: a company's TLS-inspecting proxy or a private Target endpoint.
+    /// Unset: the system's store only (which `SSL_CERT_FILE`/`SSL_CERT_DIR` replace).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// `upstream.proxy`: an `http://` or `https://` proxy URL for every call to Target,
+    /// instead of `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` (`NO_PROXY` still applies).
+    /// Unset: those variables decide.
+    pub proxy: Option<String>,
+}
+
+impl UpstreamConfig {
+    /// The certificates of `ca_file` (none when unset). Read at boot by the config
+    /// check, so a missing, unreadable or certificate-less file stops offerd with a
+    /// message naming the key, and again by each client built from it.
+    pub fn ca_roots(&self) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+        let Some(path) = self.ca_file.as_deref() else {
+            return Ok(Vec::new());
+        };
+        let invalid = |reason: String| ConfigError::Invalid {
+            key: "upstream.ca_file",
+            reason: format!("{}: {reason}", path.display()),
+        };
+        let text = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
+        let roots = CertificateDer::pem_slice_iter(&text)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(format!("not a PEM file of certificates: {e}")))?;
+        if roots.is_empty() {
+            return Err(invalid("holds no PEM certificate".into()));
+        }
+        Ok(roots)
+    }
+
+    /// `proxy`, checked: an absolute `http://` or `https://` URL with a host.
+    fn check_proxy(&self) -> Result<(), ConfigError> {
+        let Some(proxy) = self.proxy.as_deref() else {
+            return Ok(());
+        };
+        let invalid = |reason: &str| ConfigError::Invalid {
+            key: "upstream.proxy",
+            reason: format!("{proxy:?}: {reason}"),
+        };
+        let url = url::Url::parse(proxy).map_err(|e| invalid(&e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(invalid("must be an http:// or https:// URL with a host"));
+        }
+        Ok(())
+    }
 }
 
 impl Default for UpstreamConfig {
@@ -251,6 +312,8 @@ impl Default for UpstreamConfig {
             http2_prior_knowledge: false,
             timeout_ms: 3000,
             offline: true,
+            ca_file: None,
+            proxy: None,
         }
     }
 }
@@ -431,6 +494,76 @@ pub struct LogConfig {
     pub access: bool,
 }
 
+/// `[otel]`: OpenTelemetry traces over OTLP/HTTP, off unless `endpoint` is set.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtelConfig {
+    /// `otel.endpoint`: the collector's OTLP/HTTP base URL (`http://collector:4318`);
+    /// spans go to `<endpoint>/v1/traces`. Unset = no tracing. Also
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub endpoint: Option<String>,
+    /// `otel.protocol`: `http/protobuf`, the one built in. Also
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    pub protocol: String,
+    /// `otel.sample_ratio`: the share of new traces recorded, 0 to 1; a caller's
+    /// sampled `traceparent` is followed whatever it is. Default 1. Also
+    /// `OTEL_TRACES_SAMPLER_ARG`.
+    pub sample_ratio: f64,
+    /// `otel.service_name`: `service.name` of the spans. Default `offerd`. Also
+    /// `OTEL_SERVICE_NAME`.
+    pub service_name: String,
+}
+
+impl Default for OtelConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            protocol: "http/protobuf".into(),
+            sample_ratio: 1.0,
+            service_name: "offerd".into(),
+        }
+    }
+}
+
+impl OtelConfig {
+    /// Where spans are sent (`<endpoint>/v1/traces`), or `None`: tracing is off.
+    pub fn traces_url(&self) -> Option<String> {
+        let endpoint = self.endpoint.as_deref().filter(|e| !e.trim().is_empty())?;
+        Some(format!(
+            "{}/v1/traces",
+            endpoint.trim().trim_end_matches('/')
+        ))
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: String| ConfigError::Invalid { key, reason };
+        if let Some(url) = self.traces_url() {
+            let parsed =
+                url::Url::parse(&url).map_err(|e| invalid("otel.endpoint", e.to_string()))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(invalid(
+                    "otel.endpoint",
+                    "must be an http:// or https:// URL".into(),
+                ));
+            }
+        }
+        if self.protocol != "http/protobuf" {
+            let reason = format!("{:?}: only http/protobuf is built in", self.protocol);
+            return Err(invalid("otel.protocol", reason));
+        }
+        if !(0.0..=1.0).contains(&self.sample_ratio) {
+            return Err(invalid(
+                "otel.sample_ratio",
+                "must be between 0 and 1".into(),
+            ));
+        }
+        if self.service_name.trim().is_empty() {
+            return Err(invalid("otel.service_name", "must not be empty".into()));
+        }
+        Ok(())
+    }
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
@@ -467,6 +600,19 @@ pub fn load(
             }
         }
     }
+    // The standard OTEL_* variables, as the keys they stand for: above the file,
+    // below the OFFERD_ variables.
+    let standard: HashMap<String, String> = OTEL_VARIABLES
+        .iter()
+        .filter_map(|(name, key)| Some((key.to_string(), env.get(*name)?.clone())))
+        .collect();
+    builder = builder.add_source(Renamed(
+        config::Environment::with_prefix("OFFERD")
+            .prefix_separator("_")
+            .separator("__")
+            .try_parsing(true)
+            .source(Some(standard)),
+    ));
     let env: HashMap<String, String> = env
         .iter()
         .filter(|(k, _)| is_config_variable(k))
@@ -534,6 +680,9 @@ impl Config {
                 "must be below server.shutdown_grace_secs (the drain delay is part of it)",
             ));
         }
+        self.upstream.ca_roots()?;
+        self.upstream.check_proxy()?;
+        self.otel.check()?;
         if self.target.client.trim().is_empty() {
             return Err(invalid("target.client", "must not be empty"));
         }
@@ -701,6 +850,51 @@ mod tests {
             &[],
         );
         assert!(err.is_err());
+    }
+
+    #[test]
+    fn otel_is_off_by_default_and_reads_the_standard_variables_below_offerds() {
+        let config = load(None, false, &HashMap::new(), &[]).unwrap();
+        assert_eq!(config.otel.traces_url(), None);
+        let standard = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
+            ("OTEL_SERVICE_NAME", "offerd-eu"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+        ]);
+        let config = load(None, false, &standard, &[]).unwrap();
+        let url = config.otel.traces_url();
+        assert_eq!(url.as_deref(), Some("http://collector:4318/v1/traces"));
+        assert_eq!(config.otel.service_name, "offerd-eu");
+        assert_eq!(config.otel.sample_ratio, 0.25);
+        let mut both = standard.clone();
+        both.insert("OFFERD_OTEL__SAMPLE_RATIO".into(), "0.5".into());
+        assert_eq!(
+            load(None, false, &both, &[]).unwrap().otel.sample_ratio,
+            0.5
+        );
+        for (key, value) in [
+            ("otel.sample_ratio", "1.5"),
+            ("otel.protocol", "grpc"),
+            ("otel.endpoint", "ftp://collector"),
+        ] {
+            let err = load(None, false, &HashMap::new(), &[(key, value.to_string())]);
+            let err = err.unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_missing_ca_file_or_a_bad_proxy_stops_the_boot_naming_the_key() {
+        let missing = [("upstream.ca_file", "/nonexistent/ca.pem".to_string())];
+        let err = load(None, false, &HashMap::new(), &missing).unwrap_err();
+        assert!(err.to_string().contains("upstream.ca_file"), "{err}");
+        for proxy in ["not a url", "socks5://127.0.0.1:1080"] {
+            let bad = [("upstream.proxy", proxy.to_string())];
+            let err = load(None, false, &HashMap::new(), &bad).unwrap_err();
+            assert!(err.to_string().contains("upstream.proxy"), "{err}");
+        }
+        let good = [("upstream.proxy", "http://proxy.corp:3128".to_string())];
+        assert!(load(None, false, &HashMap::new(), &good).is_ok());
     }
 
     #[test]

@@ -28,6 +28,7 @@ use tracing::Instrument;
 use crate::client::TargetClient;
 use crate::engine::{IdGenerator, RandomIds};
 use crate::model::DecisioningMethod;
+use crate::otel;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -130,6 +131,19 @@ async fn not_found(
     .shaped_for(req.path()))
 }
 
+/// A request's headers as a carrier of the caller's trace context (`traceparent`).
+struct RequestHeaders<'a>(&'a actix_web::http::header::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for RequestHeaders<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
 /// Request id (taken from `X-Request-Id` or made), one span per request, per-endpoint
 /// count and latency, and the access log line (`log.access`; no visitor ids in it).
 async fn observe(
@@ -161,8 +175,13 @@ async fn observe(
         && tracing::enabled!(tracing::Level::INFO);
     let span =
         tracing::info_span!("request", %request_id, method = %req.method(), endpoint = %endpoint);
+    let server_span = otel::server_span(method, &endpoint, &RequestHeaders(req.headers()));
     let draining = client.is_some_and(|client| client.is_draining());
-    let mut res = next.call(req).instrument(span.clone()).await?;
+    let mut res = next
+        .call(req)
+        .instrument(span.clone())
+        .instrument(server_span.clone())
+        .await?;
     if draining {
         // Shutting down: this answer closes its connection, so a keep-alive client's
         // next request opens a new one, which the balancer sends to another replica.
@@ -171,6 +190,7 @@ async fn observe(
             .set_connection_type(ConnectionType::Close);
     }
     let status = res.status();
+    otel::record_status(&server_span, status.as_u16());
     if let Some(metrics) = metrics {
         metrics
             .http_requests

@@ -39,6 +39,8 @@
 //! - [`upstream`]: Delivery API, artifact and geo clients.
 //! - [`ofrep`]: OpenFeature's Remote Evaluation Protocol over get_attributes, pure: the
 //!   evaluation context as a request, flag keys as mboxes and attributes, the answers.
+//! - [`otel`]: OpenTelemetry traces (OTLP), off unless `otel.endpoint` is set: the
+//!   server span per request, the decision, each call to Target, `traceparent` in and out.
 //! - [`store`], [`metrics`], [`config`]: shared state and settings.
 //! - [`artifact_backup`]: the last good artifact on disk, written by the refresher
 //!   after each download and served at a start while the CDN is unreachable.
@@ -54,7 +56,7 @@
 //!   actors
 //!   notify, artifact_backup
 //!   sdk, store, upstream
-//!   engine
+//!   engine, otel
 //!   config
 //!   model, metrics, logging, warn_every, clock
 //! ```
@@ -72,6 +74,7 @@ pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod ofrep;
+pub mod otel;
 pub mod sdk;
 pub mod store;
 pub mod upstream;

@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand};
 use offerd::client::TargetClient;
 use offerd::config::{self, Config};
 use offerd::http::access_log;
+use offerd::otel::Otel;
 
 #[derive(Parser)]
 #[command(
@@ -207,6 +208,59 @@ fn init_tracing(config: &Config) -> tracing_appender::non_blocking::WorkerGuard 
     guard
 }
 
+/// [`init_tracing`] with OpenTelemetry on: two layers, each with its own filter, so log
+/// spans and events never become span attributes and offerd's OpenTelemetry spans
+/// (`offerd::otel`, any level) never reach the log nor depend on `RUST_LOG`. Kept apart
+/// from [`init_tracing`] so that with tracing off the subscriber stays what it was.
+fn init_tracing_with_otel(
+    config: &Config,
+    otel: &Otel,
+) -> tracing_appender::non_blocking::WorkerGuard {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let (stderr, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("offerd-log")
+        .finish(std::io::stderr());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A constant directive, so it parses; were it not to, spans would only be logged.
+    let filter = match format!("{}=off", offerd::otel::TARGET).parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
+    let log = if config.log.format == "json" {
+        access_log::install(
+            access_log::LineFormat::Json {
+                service: "offerd",
+                version: env!("CARGO_PKG_VERSION"),
+            },
+            Box::new(stderr.clone()),
+        );
+        tracing_subscriber::fmt::layer()
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(offerd::logging::FlatJson::new(
+                "offerd",
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_writer(stderr)
+            .boxed()
+    } else {
+        access_log::install(access_log::LineFormat::Pretty, Box::new(stderr.clone()));
+        tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(stderr)
+            .boxed()
+    };
+    tracing_subscriber::registry()
+        .with(log.with_filter(filter))
+        .with(otel.layer())
+        .init();
+    guard
+}
+
 /// `offerd health` / `offerd ready`: GET `path` at the configured admin or bind
 /// address (an unspecified address is asked on loopback), with a token when health is
 /// protected; exit 0 on a 200, 1 otherwise.
@@ -238,7 +292,17 @@ fn probe(config: &Config, path: &str) -> ExitCode {
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
-    let _flush_logs_at_exit = init_tracing(&config);
+    // Built before the runtime starts: the OTLP exporter's HTTP client is a blocking one.
+    let otel = Otel::install(&config.otel, env!("CARGO_PKG_VERSION"))
+        .context("cannot set up OpenTelemetry (otel.*)")?;
+    let _flush_logs_at_exit = match &otel {
+        Some(otel) => init_tracing_with_otel(&config, otel),
+        None => init_tracing(&config),
+    };
+    if let Some(url) = config.otel.traces_url() {
+        let ratio = config.otel.sample_ratio;
+        tracing::info!(%url, sample_ratio = ratio, "OpenTelemetry traces on");
+    }
     let mode = describe_mode(&config);
     let addr = config.bind_addr()?;
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
@@ -288,6 +352,10 @@ fn serve(config: Config) -> anyhow::Result<()> {
     });
     // The last requests' lines, before the log writer's guard drops.
     access_log::flush();
+    // The last spans, exported within the SDK's timeout.
+    if let Some(otel) = otel {
+        otel.shutdown();
+    }
     served
 }
 

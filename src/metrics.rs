@@ -75,6 +75,9 @@ pub struct Metrics {
     pub spool_records: IntGauge,
     /// Record bytes in the spool.
     pub spool_bytes: IntGauge,
+    /// `spool.max_bytes` when a spool is configured (else 0): the bound the alert on
+    /// `spool_bytes` divides by.
+    pub spool_max_bytes: IntGauge,
     /// Spool commit (write and fsync) time, seconds.
     pub spool_commit_latency: Histogram,
     /// Spool storage failures (the notifications then stay in memory only).
@@ -184,6 +187,10 @@ impl Metrics {
             ),
             spool_records: gauge("spool_records", "records in the notification spool"),
             spool_bytes: gauge("spool_bytes", "record bytes in the notification spool"),
+            spool_max_bytes: gauge(
+                "spool_max_bytes",
+                "spool.max_bytes: the spool's bound (0 without a spool)",
+            ),
             spool_commit_latency: histogram(
                 "spool_commit_duration_seconds",
                 "spool commit time (write and fsync)",
@@ -257,6 +264,7 @@ impl Metrics {
             Box::new(self.notification_upstream_latency.clone()),
             Box::new(self.spool_records.clone()),
             Box::new(self.spool_bytes.clone()),
+            Box::new(self.spool_max_bytes.clone()),
             Box::new(self.spool_commit_latency.clone()),
             Box::new(self.spool_errors.clone()),
             Box::new(self.backpressure_wait.clone()),

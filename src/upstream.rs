@@ -1,10 +1,13 @@
 //! Clients for what offerd talks to over the network: Target's Delivery API
 //! ([`delivery`]), the artifact CDN or file ([`artifact_source`]) and the geo endpoint
 //! ([`geo`]). All errors are [`UpstreamError`], which knows whether a retry can help.
+//! Each client is built from one [`egress::Egress`]: the CA certificates trusted and
+//! the proxy taken on the way to Target.
 
 pub mod artifact_source;
 pub mod delivery;
 pub mod direct_h2;
+pub mod egress;
 pub mod geo;
 
 #[cfg(test)]
@@ -26,6 +29,15 @@ pub enum UpstreamError {
     /// `upstream.offline` is set: offerd makes no call to Target (the demo).
     #[error("upstream.offline is set: offerd does not call Target")]
     Offline,
+}
+
+/// Records how a call to Target ended on its span (see [`crate::otel::client_span`]).
+pub(crate) fn record_outcome<T>(span: &tracing::Span, result: &Result<T, UpstreamError>) {
+    match result {
+        Ok(_) => crate::otel::record_status(span, 200),
+        Err(UpstreamError::Status { status, .. }) => crate::otel::record_status(span, *status),
+        Err(_) => crate::otel::record_error(span),
+    }
 }
 
 /// `error` and its causes, `": "`-joined: a transport error's top line alone rarely

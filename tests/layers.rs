@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["model", "warn_every", "logging", "metrics", "clock"],
     &["config"],
-    &["engine"],
+    &["engine", "otel"],
     &["sdk", "store", "upstream"],
     &["notify", "artifact_backup"],
     &["actors"],

@@ -41,6 +41,7 @@ use crate::metrics::Metrics;
 use crate::notify::telemetry_buffer::TelemetryBuffer;
 use crate::store::{ArtifactStore, LoadedArtifact};
 use crate::upstream::artifact_source::{ArtifactFetcher, ArtifactSource, Fetched};
+use crate::upstream::egress::Egress;
 use boot::{confirm, write_backup};
 
 /// First retry delay after a failed first load; it doubles up to the polling interval.
@@ -105,6 +106,19 @@ pub struct ArtifactRefresher {
 
 mod boot;
 
+/// The downloads' egress. The config check read `upstream.ca_file` at boot, so this
+/// fails only if the file went away since: then the system's store alone is trusted
+/// (a download that needed the file fails, and is reported as any failed refresh).
+fn egress(config: &Config) -> Egress {
+    Egress::from_config(&config.upstream).unwrap_or_else(|error| {
+        tracing::error!(%error, "artifact downloads trust the system's store only");
+        Egress {
+            roots: Vec::new(),
+            proxy: config.upstream.proxy.clone(),
+        }
+    })
+}
+
 impl ArtifactRefresher {
     /// A refresher for the configured artifact source; nothing happens until started.
     pub fn new(
@@ -126,7 +140,7 @@ impl ArtifactRefresher {
             backup: None,
             backup_etag: None,
             backup_due: false,
-            fetcher: Arc::new(ArtifactFetcher::new(source, timeout)),
+            fetcher: Arc::new(ArtifactFetcher::new(source, timeout, &egress(&config))),
             format,
             source: description,
             retrieval_count: 0,

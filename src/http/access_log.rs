@@ -155,8 +155,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Milliseconds to the microsecond (`1.684`, not `1.6837849999999999`): what the
+/// clock is worth, and what an operator reads.
 fn millis(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
+    duration.as_micros() as f64 / 1000.0
 }
 
 impl LineFormat {
@@ -299,6 +301,13 @@ mod tests {
              endpoint=/v1/offers}: offerd::http: request path=/v1/offers status=200 \
              duration_ms=1.5 decisioning_method=\"on-device\"\n"
         );
+    }
+
+    #[test]
+    fn durations_are_rounded_to_the_microsecond() {
+        assert_eq!(millis(Duration::from_nanos(1_683_785)), 1.683);
+        assert_eq!(millis(Duration::from_nanos(1_683_785)).to_string(), "1.683");
+        assert_eq!(millis(Duration::from_micros(2)), 0.002);
     }
 
     #[derive(Clone, Default)]

@@ -13,10 +13,13 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use reqwest::StatusCode;
 use reqwest::header::{ETAG, IF_NONE_MATCH};
+use tracing::Instrument;
 
 use super::UpstreamError;
+use super::egress::Egress;
 use crate::config::Config;
 use crate::engine::ArtifactFormat;
+use crate::otel;
 
 /// The largest artifact accepted. Real artifacts are tens of KiB to a few MiB; the cap
 /// keeps a misconfigured URL (a video, an endless stream) from exhausting memory.
@@ -122,10 +125,13 @@ pub struct ArtifactFetcher {
 }
 
 impl ArtifactFetcher {
-    /// A fetcher whose every fetch (connect, headers and body) ends within `timeout`.
-    pub fn new(source: ArtifactSource, timeout: Duration) -> Self {
+    /// A fetcher whose every fetch (connect, headers and body) ends within `timeout`,
+    /// through `egress` (its roots and proxy).
+    pub fn new(source: ArtifactSource, timeout: Duration, egress: &Egress) -> Self {
         let http = matches!(source, ArtifactSource::Http(_)).then(|| {
-            reqwest::Client::builder()
+            egress
+                .client_builder()
+                .map_err(|e| e.to_string())?
                 .timeout(timeout)
                 .connect_timeout(timeout)
                 .build()
@@ -194,6 +200,17 @@ impl ArtifactFetcher {
     }
 
     async fn fetch_http(&self, url: &str, etag: Option<&str>) -> Result<Fetched, UpstreamError> {
+        let span = otel::client_span("GET artifact", "GET", "artifact");
+        let result = self.download(url, etag).instrument(span.clone()).await;
+        match &result {
+            Ok(Fetched::Unchanged) => otel::record_status(&span, 304),
+            _ => super::record_outcome(&span, &result),
+        }
+        result
+    }
+
+    /// [`Self::fetch_http`]'s work, inside its span.
+    async fn download(&self, url: &str, etag: Option<&str>) -> Result<Fetched, UpstreamError> {
         let client = match &self.http {
             Some(Ok(client)) => client,
             Some(Err(e)) => return Err(UpstreamError::Other(e.clone())),

@@ -14,13 +14,16 @@ use std::time::{Duration, Instant};
 use prometheus::{Histogram, IntCounter};
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode};
+use tracing::Instrument;
 use url::form_urlencoded;
 
 use super::UpstreamError;
 use super::direct_h2::{DirectH2, Sent};
-use crate::config::Config;
+use super::egress::Egress;
+use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
 use crate::model::{DeliveryRequest, DeliveryResponse};
+use crate::otel;
 
 /// Target's edge domain: `<client>.tt.omtrdc.net` and `mboxedge<cluster>.tt.omtrdc.net`.
 const TARGET_DOMAIN: &str = "tt.omtrdc.net";
@@ -51,12 +54,15 @@ pub struct DeliverySettings {
     pub offline: bool,
     /// HTTP/2 without TLS negotiation (h2c).
     pub http2_prior_knowledge: bool,
+    /// The CA certificates trusted and the proxy taken (`upstream.ca_file`, `.proxy`).
+    pub egress: Egress,
 }
 
 impl DeliverySettings {
     /// The settings of `[target]` and `[upstream]`; an empty server domain means none.
-    pub fn from_config(config: &Config) -> Self {
-        Self {
+    /// Fails when `upstream.ca_file` cannot be read (as the config check does).
+    pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        Ok(Self {
             offline: config.upstream.offline,
             client: config.target.client.clone(),
             organization_id: config.target.organization_id.clone(),
@@ -71,7 +77,8 @@ impl DeliverySettings {
             timeout: config.upstream_timeout(),
             notification_timeout: config.notification_timeout(),
             http2_prior_knowledge: config.upstream.http2_prior_knowledge,
-        }
+            egress: Egress::from_config(&config.upstream)?,
+        })
     }
 }
 
@@ -122,7 +129,7 @@ impl DeliveryClient {
         // flight share a few connections. Over HTTP/1.1 the pool keeps one idle
         // keep-alive connection per request in flight (reqwest's default: no cap), so
         // the adaptive limit is the bound.
-        let mut http = reqwest::Client::builder();
+        let mut http = settings.egress.client_builder()?;
         if settings.http2_prior_knowledge {
             http = http.http2_prior_knowledge();
         }
@@ -155,6 +162,7 @@ impl DeliveryClient {
             settings.secure,
             settings.http2_prior_knowledge,
             settings.timeout,
+            &settings.egress,
         );
         let mut client = Self::new(settings, metrics)?;
         client.direct = direct;
@@ -192,7 +200,12 @@ impl DeliveryClient {
             return Err(UpstreamError::Offline);
         }
         let started = Instant::now();
-        let result = self.call(request, session_id, cluster).await;
+        let span = otel::client_span("POST delivery", "POST", purpose);
+        let result = self
+            .call(request, session_id, cluster)
+            .instrument(span.clone())
+            .await;
+        super::record_outcome(&span, &result);
         self.metrics
             .upstream_latency
             .with_label_values(&["delivery"])
@@ -219,6 +232,22 @@ impl DeliveryClient {
     /// once ([`NotifyMetrics`]), and a client made by [`Self::for_notifications`]
     /// sends through [`DirectH2`] rather than reqwest.
     pub async fn notify(
+        &self,
+        body: bytes::Bytes,
+        session_id: &str,
+        cluster: Option<&str>,
+    ) -> Result<(), UpstreamError> {
+        let span = otel::client_span("POST notifications", "POST", "notifications");
+        let result = self
+            .send_notifications(body, session_id, cluster)
+            .instrument(span.clone())
+            .await;
+        super::record_outcome(&span, &result);
+        result
+    }
+
+    /// [`Self::notify`]'s work, inside its span.
+    async fn send_notifications(
         &self,
         body: bytes::Bytes,
         session_id: &str,
@@ -327,9 +356,13 @@ impl DeliveryClient {
         cluster: Option<&str>,
     ) -> Result<DeliveryResponse, UpstreamError> {
         let url = self.request_url(session_id, cluster)?;
+        // The caller's trace continues at Target (traceparent, when tracing is on).
+        let mut trace = http::HeaderMap::new();
+        otel::inject(&mut trace);
         let response = self
             .http
             .post(url)
+            .headers(trace)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header("X-Request-Id", uuid::Uuid::new_v4().to_string())
             .timeout(self.settings.timeout)
@@ -418,6 +451,7 @@ mod tests {
             notification_timeout: Duration::from_millis(300),
             offline: false,
             http2_prior_knowledge: false,
+            egress: Egress::default(),
         }
     }
 

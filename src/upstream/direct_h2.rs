@@ -17,10 +17,11 @@
 //!
 //! It serves only what it can serve exactly like reqwest would:
 //! - h2c (`upstream.http2_prior_knowledge` over http), or https where the server
-//!   agrees to HTTP/2 by ALPN, verified against the system trust store as reqwest does
-//!   (rustls with the platform verifier);
-//! - no proxy in the environment (reqwest honours `HTTPS_PROXY` and friends; this
-//!   client does not speak to proxies).
+//!   agrees to HTTP/2 by ALPN, verified against the system trust store plus
+//!   `upstream.ca_file` as reqwest does (rustls with the platform verifier);
+//! - no proxy, configured or in the environment (reqwest honours `upstream.proxy`,
+//!   `HTTPS_PROXY` and friends; this client does not speak to proxies): see
+//!   [`Egress::proxied`].
 //!
 //! When a server answers https with HTTP/1.1 only, [`DirectH2::send`] says
 //! [`Sent::Unsupported`] and the caller goes back to reqwest for good.
@@ -38,16 +39,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::UpstreamError;
-
-/// The environment variables through which reqwest finds a proxy.
-const PROXY_VARIABLES: [&str; 6] = [
-    "HTTP_PROXY",
-    "http_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-];
+use super::egress::Egress;
 
 /// How a send ended.
 pub enum Sent {
@@ -98,20 +90,18 @@ const ANSWER_KEPT: usize = 4096;
 
 impl DirectH2 {
     /// The client for these settings, or `None` when it cannot serve them exactly
-    /// as reqwest would (HTTP/1.1 over http, or a proxy in the environment).
+    /// as reqwest would (HTTP/1.1 over http, or a proxy); it trusts `egress`'s roots.
     pub fn for_settings(
         secure: bool,
         http2_prior_knowledge: bool,
         connect_timeout: Duration,
+        egress: &Egress,
     ) -> Option<Self> {
-        let proxied = PROXY_VARIABLES
-            .iter()
-            .any(|v| std::env::var_os(v).is_some_and(|value| !value.is_empty()));
-        if proxied || (!secure && !http2_prior_knowledge) {
+        if egress.proxied() || (!secure && !http2_prior_knowledge) {
             return None;
         }
         let tls = match secure {
-            true => match tls_connector(Vec::new()) {
+            true => match tls_connector(egress.roots.clone()) {
                 Ok(tls) => Some(tls),
                 Err(error) => {
                     tracing::warn!(%error, "notifications go through the general HTTP client");

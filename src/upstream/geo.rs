@@ -13,12 +13,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
+use tracing::Instrument;
 
 use super::UpstreamError;
 use super::artifact_source::{read_capped, request_error, status_error};
+use super::egress::Egress;
 use crate::config::GeoConfig;
 use crate::metrics::Metrics;
 use crate::model::Geo;
+use crate::otel;
 
 /// The cache key of lookups without an address (the caller's own address).
 const OWN_ADDRESS_KEY: &str = "";
@@ -47,10 +50,15 @@ pub struct GeoClient {
 }
 
 impl GeoClient {
-    /// A client for `config.url` with `config.timeout_ms` per lookup.
-    pub fn new(config: &GeoConfig, metrics: Arc<Metrics>) -> Result<Self, UpstreamError> {
+    /// A client for `config.url` with `config.timeout_ms` per lookup, through `egress`.
+    pub fn new(
+        config: &GeoConfig,
+        egress: &Egress,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, UpstreamError> {
         let timeout = Duration::from_millis(config.timeout_ms);
-        let http = reqwest::Client::builder()
+        let http = egress
+            .client_builder()?
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()
@@ -91,7 +99,9 @@ impl GeoClient {
             return Ok(geo);
         }
         let started = std::time::Instant::now();
-        let fetched = self.fetch(ip.as_deref()).await;
+        let span = otel::client_span("GET geo", "GET", "geo");
+        let fetched = self.fetch(ip.as_deref()).instrument(span.clone()).await;
+        super::record_outcome(&span, &fetched);
         self.metrics
             .upstream_latency
             .with_label_values(&["geo"])

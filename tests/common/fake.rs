@@ -1,7 +1,8 @@
 //! The fake Adobe Target: one actix-web server on 127.0.0.1:0 serving the artifact
 //! (`GET /rules.json`, swappable, with ETag and 304), the Delivery API
 //! (`POST /rest/v1/delivery`, recording every request and the status it answered,
-//! canned or failing answers, a 400 for chosen notification ids) and the geo endpoint
+//! canned or failing answers, a 400 for chosen notification ids, the `traceparent` it
+//! came with) and the geo endpoint
 //! (`GET /geo`, counted). Tests read what it saw through accessors.
 
 use std::collections::HashMap;
@@ -32,6 +33,8 @@ pub struct Recorded {
     pub body: Value,
     /// The status the fake answered with: 200 means Target accepted the request.
     pub status: u16,
+    /// The W3C `traceparent` header offerd sent, if any.
+    pub traceparent: Option<String>,
 }
 
 impl Recorded {
@@ -262,10 +265,12 @@ async fn delivery(state: web::Data<FakeState>, req: HttpRequest, body: web::Byte
         .into_owned()
         .collect();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let traceparent = req.headers().get("traceparent");
     let mut recorded = Recorded {
         query,
         body,
         status: 200,
+        traceparent: traceparent.and_then(|v| v.to_str().ok()).map(str::to_owned),
     };
     let prefix = lock(&state.rejected_prefix).clone();
     let rejected = prefix.is_some_and(|p| {

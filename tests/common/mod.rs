@@ -2,12 +2,16 @@
 //! Delivery API, geo endpoint) on 127.0.0.1, a [`TestApp`] running the real offerd
 //! HTTP server against it, and [`eventually`] for waiting by bounded polling. For the
 //! durability tests: [`TcpProxy`] (a transport-level outage between offerd and the
-//! fake), [`OfferdProcess`] (the real binary as a child process) and [`TempDir`].
+//! fake), [`OfferdProcess`] (the real binary as a child process) and [`TempDir`]. For
+//! the egress test: a private CA, a TLS front and a CONNECT proxy ([`egress`]); for
+//! the tracing test, an OTLP/HTTP receiver ([`otlp`]).
 //!
 //! Everything runs inside the test's actix `System` (`#[actix_rt::test]`); both servers
 //! are stopped when the [`TestApp`] or [`FakeUpstream`] is dropped.
 
+pub mod egress;
 mod fake;
+pub mod otlp;
 pub mod process;
 mod proxy;
 

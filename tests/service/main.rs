@@ -22,7 +22,12 @@
 //! - `operations`: started as a container or pod would start it: empty directory,
 //!   service-link variables, `OFFERD_CONFIG`, JSON logs, `offerd health`/`ready`, exit 64;
 //! - `openapi`: `/openapi.json` against the routes served, per listener and token;
-//! - `ofrep`: OpenFeature's OFREP endpoints against `/v1/attributes` for the same visitor.
+//! - `ofrep`: OpenFeature's OFREP endpoints against `/v1/attributes` for the same visitor;
+//! - `monitoring`: every metric the alert rules and the Grafana dashboard name is served;
+//! - `otel`: OpenTelemetry traces of the real binary at an OTLP receiver: a caller's
+//!   traceparent continued through the decision into Target, no visitor data in them;
+//! - `egress`: the real binary reaches a Target behind a private CA through a CONNECT
+//!   proxy (`upstream.ca_file`, `HTTPS_PROXY`).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -32,10 +37,13 @@ mod artifact;
 mod backup;
 mod delivery_api;
 mod durability;
+mod egress;
 mod full_disk;
+mod monitoring;
 mod notifications;
 mod ofrep;
 mod openapi;
 mod operations;
+mod otel;
 mod remote;
 mod rolling;

@@ -45,6 +45,7 @@ impl Harness {
             offline: false,
             // h2c, so calls go through the lean client, as in production.
             http2_prior_knowledge: true,
+            egress: Default::default(),
         };
         let delivery = Arc::new(DeliveryClient::new(settings, metrics.clone()).unwrap());
         let senders =

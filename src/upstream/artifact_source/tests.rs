@@ -54,7 +54,11 @@ async fn a_file_is_read_again_only_when_it_changes() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("rules.json");
     std::fs::write(&path, b"{\"version\":\"1.0.0\"}").unwrap();
-    let fetcher = ArtifactFetcher::new(ArtifactSource::File(path.clone()), TIMEOUT);
+    let fetcher = ArtifactFetcher::new(
+        ArtifactSource::File(path.clone()),
+        TIMEOUT,
+        &Egress::default(),
+    );
 
     let Fetched::New { bytes, etag } = fetcher.fetch(None).await.unwrap() else {
         panic!("first read must be new");
@@ -73,11 +77,16 @@ async fn a_file_is_read_again_only_when_it_changes() {
         Fetched::New { .. }
     ));
 
-    let capped = ArtifactFetcher::new(ArtifactSource::File(path), TIMEOUT).with_max_bytes(4);
+    let capped = ArtifactFetcher::new(ArtifactSource::File(path), TIMEOUT, &Egress::default())
+        .with_max_bytes(4);
     let err = capped.fetch(None).await.unwrap_err();
     assert!(err.to_string().contains("limit"), "{err}");
 
-    let missing = ArtifactFetcher::new(ArtifactSource::File(dir.join("nope.json")), TIMEOUT);
+    let missing = ArtifactFetcher::new(
+        ArtifactSource::File(dir.join("nope.json")),
+        TIMEOUT,
+        &Egress::default(),
+    );
     let err = missing.fetch(None).await.unwrap_err();
     assert!(err.to_string().contains("nope.json"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -91,7 +100,11 @@ async fn http_uses_the_etag_and_maps_failures() {
     })
     .await;
     let url = format!("{}/rules.json", upstream.base);
-    let fetcher = ArtifactFetcher::new(ArtifactSource::Http(url.clone()), TIMEOUT);
+    let fetcher = ArtifactFetcher::new(
+        ArtifactSource::Http(url.clone()),
+        TIMEOUT,
+        &Egress::default(),
+    );
 
     let fetched = fetcher.fetch(None).await.unwrap();
     assert_eq!(
@@ -111,7 +124,12 @@ async fn http_uses_the_etag_and_maps_failures() {
         Fetched::New { .. }
     ));
 
-    let capped = ArtifactFetcher::new(ArtifactSource::Http(url.clone()), TIMEOUT).with_max_bytes(8);
+    let capped = ArtifactFetcher::new(
+        ArtifactSource::Http(url.clone()),
+        TIMEOUT,
+        &Egress::default(),
+    )
+    .with_max_bytes(8);
     let err = capped.fetch(None).await.unwrap_err();
     assert!(err.to_string().contains("limit"), "{err}");
 
@@ -133,14 +151,18 @@ async fn an_unreachable_cdn_is_a_connect_error() {
         .unwrap()
         .port();
     let url = format!("http://127.0.0.1:{port}/rules.json");
-    let fetcher = ArtifactFetcher::new(ArtifactSource::Http(url), TIMEOUT);
+    let fetcher = ArtifactFetcher::new(ArtifactSource::Http(url), TIMEOUT, &Egress::default());
     let err = fetcher.fetch(None).await.unwrap_err();
     assert!(matches!(err, UpstreamError::Connect(_)), "{err:?}");
 }
 
 #[actix_rt::test]
 async fn an_inline_payload_is_new_once() {
-    let fetcher = ArtifactFetcher::new(ArtifactSource::Inline("{}".into()), TIMEOUT);
+    let fetcher = ArtifactFetcher::new(
+        ArtifactSource::Inline("{}".into()),
+        TIMEOUT,
+        &Egress::default(),
+    );
     let Fetched::New { bytes, etag } = fetcher.fetch(None).await.unwrap() else {
         panic!("first read must be new");
     };

@@ -10,7 +10,7 @@ async fn setup(capacity: usize) -> (FakeUpstream, GeoClient, Arc<Metrics>) {
         timeout_ms: 500,
     };
     let metrics = Arc::new(Metrics::new());
-    let client = GeoClient::new(&config, metrics.clone()).unwrap();
+    let client = GeoClient::new(&config, &Egress::default(), metrics.clone()).unwrap();
     (upstream, client, metrics)
 }
 

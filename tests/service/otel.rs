@@ -1,0 +1,135 @@
+//! OpenTelemetry traces as a platform team follows them: the real binary with
+//! `otel.endpoint` pointed at an OTLP/HTTP receiver on loopback, a caller's
+//! `traceparent` on a server-side decision. The spans arrive (protobuf, decoded with
+//! `opentelemetry-proto`): the server span under the caller's span, the decision under
+//! it, the Delivery API call under that; the fake Target got the same trace; and no
+//! attribute holds the visitor's tntId or the bearer token.
+
+use serde_json::json;
+
+use crate::common::otlp::{OtlpReceiver, Received};
+use crate::common::{FakeUpstream, OfferdProcess, PATIENCE, TempDir, eventually, example};
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+const TOKEN: &str = "sesame-4c1d2b6e";
+
+fn named<'a>(spans: &'a [Received], name: &str) -> Vec<&'a Received> {
+    spans.iter().filter(|s| s.span.name == name).collect()
+}
+
+#[actix_rt::test]
+async fn a_callers_trace_continues_through_offerd_into_target() {
+    let dir = TempDir::new("otel");
+    let fake = FakeUpstream::start();
+    let receiver = OtlpReceiver::start();
+    let env = [
+        ("OFFERD_OTEL__ENDPOINT", receiver.base_url.clone()),
+        // Only the caller's sampled trace is kept: the others would be noise here.
+        ("OFFERD_OTEL__SAMPLE_RATIO", "0".to_string()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_string()),
+        ("OFFERD_SERVER__AUTH_TOKENS", TOKEN.to_string()),
+    ];
+    let mut offerd = OfferdProcess::start(&fake, dir.path(), "otel", &env);
+    offerd.wait_ready(PATIENCE * 3).await;
+
+    let mut remote = example("execute-one-mbox.json");
+    remote["decisioning_method"] = json!("server-side");
+    let tnt_id = remote
+        .pointer("/request/id/tntId")
+        .and_then(|v| v.as_str())
+        .expect("the example names a visitor")
+        .to_owned();
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("a client");
+    let answer = http
+        .post(format!("{}/v1/offers", offerd.base_url))
+        .bearer_auth(TOKEN)
+        .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN}-01"))
+        .header("tracestate", "vendor=abc")
+        .json(&remote)
+        .send()
+        .await
+        .expect("offerd answers");
+    assert_eq!(answer.status().as_u16(), 200, "{}", offerd.log());
+
+    let arrived = eventually(PATIENCE, || async {
+        let spans = receiver.spans();
+        ["POST /v1/offers", "decide", "POST delivery"]
+            .iter()
+            .all(|name| !named(&spans, name).is_empty())
+    })
+    .await;
+    let spans = receiver.spans();
+    let names: Vec<&str> = spans.iter().map(|s| s.span.name.as_str()).collect();
+    assert!(arrived, "spans received: {names:?}\n{}", offerd.log());
+
+    let server = named(&spans, "POST /v1/offers")[0];
+    let decide = named(&spans, "decide")[0];
+    let delivery = named(&spans, "POST delivery")[0];
+    for span in [server, decide, delivery] {
+        assert_eq!(span.trace_id(), TRACE_ID, "{span:?}");
+    }
+    assert_eq!(
+        server.parent_span_id(),
+        CALLER_SPAN,
+        "the caller's span is the parent"
+    );
+    assert_eq!(decide.parent_span_id(), server.span_id());
+    assert_eq!(delivery.parent_span_id(), decide.span_id());
+    assert_eq!(server.span.kind, 2, "SPAN_KIND_SERVER");
+    assert_eq!(delivery.span.kind, 3, "SPAN_KIND_CLIENT");
+    assert_eq!(
+        server.attribute("http.request.method").as_deref(),
+        Some("POST")
+    );
+    assert_eq!(
+        server.attribute("http.route").as_deref(),
+        Some("/v1/offers")
+    );
+    assert_eq!(
+        server.attribute("http.response.status_code").as_deref(),
+        Some("200")
+    );
+    assert_eq!(
+        decide.attribute("offerd.decisioning_method").as_deref(),
+        Some("server-side")
+    );
+    assert_eq!(decide.attribute("offerd.mbox_count").as_deref(), Some("1"));
+    assert_eq!(
+        delivery.attribute("http.response.status_code").as_deref(),
+        Some("200")
+    );
+    assert_eq!(
+        server.resource_attribute("service.name").as_deref(),
+        Some("offerd")
+    );
+    assert!(server.resource_attribute("service.version").is_some());
+    assert!(server.resource_attribute("service.instance.id").is_some());
+
+    // Target saw the same trace, with the Delivery API call's span as the parent.
+    let decisions = fake.decision_requests();
+    let traceparent = decisions[0].traceparent.clone().unwrap_or_default();
+    assert_eq!(
+        traceparent,
+        format!("00-{TRACE_ID}-{}-01", delivery.span_id()),
+        "what Target received"
+    );
+
+    for span in &spans {
+        for value in span.attribute_values() {
+            assert!(
+                !value.contains(&tnt_id) && !value.contains(TOKEN),
+                "a visitor id or token in {:?}: {value}",
+                span.span.name
+            );
+        }
+    }
+    eprintln!(
+        "otel: {} spans received ({names:?}); Target got traceparent {traceparent}",
+        spans.len()
+    );
+    offerd.kill();
+}
