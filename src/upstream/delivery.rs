@@ -224,8 +224,9 @@ impl DeliveryClient {
         result
     }
 
-    /// Sends a notification request `body` (already JSON) for `session_id` to the
-    /// host for `cluster`. Any 2xx means Target took it; the answer is not parsed.
+    /// Sends a notification request `body` (already JSON, `notifications` of them) for
+    /// `session_id` to the host for `cluster`. Any 2xx means Target took it; the answer
+    /// is not parsed.
     ///
     /// This runs once per notification request, so it is lean: the URL is one parse
     /// of a prefix built at start plus the session, the metric handles are looked up
@@ -234,10 +235,12 @@ impl DeliveryClient {
     pub async fn notify(
         &self,
         body: bytes::Bytes,
+        notifications: usize,
         session_id: &str,
         cluster: Option<&str>,
     ) -> Result<(), UpstreamError> {
         let span = otel::client_span("POST notifications", "POST", "notifications");
+        span.record("offerd.notifications", notifications);
         let result = self
             .send_notifications(body, session_id, cluster)
             .instrument(span.clone())
@@ -465,7 +468,7 @@ mod tests {
     #[test]
     fn a_notification_future_stays_small() {
         let client = client(settings(None, false, false, None));
-        let send = client.notify(bytes::Bytes::new(), "session", None);
+        let send = client.notify(bytes::Bytes::new(), 1, "session", None);
         let size = std::mem::size_of_val(&send);
         assert!(size <= 3072, "the notify future is {size} bytes");
     }
@@ -655,9 +658,9 @@ mod tests {
         let fake = FakeDelivery::start().await;
         let (c, body) = direct_h2c(fake.port);
         assert!(c.direct().is_some());
-        c.notify(body.clone(), "s 1&x", None).await.unwrap();
+        c.notify(body.clone(), 1, "s 1&x", None).await.unwrap();
         // Many at once share the one connection, within the server's stream limit.
-        let sends = (0..300).map(|_| c.notify(body.clone(), "s", None));
+        let sends = (0..300).map(|_| c.notify(body.clone(), 1, "s", None));
         let results = futures_util::future::join_all(sends).await;
         assert!(results.iter().all(Result::is_ok));
         let seen = fake.requests();
@@ -679,18 +682,18 @@ mod tests {
             Reply::Status(503, String::new()),
             Reply::Slow(Duration::from_millis(1500)),
         ]);
-        match c.notify(body.clone(), "s", None).await {
+        match c.notify(body.clone(), 1, "s", None).await {
             Err(UpstreamError::Status { status: 400, body }) => assert_eq!(body.len(), 512),
             other => panic!("{other:?}"),
         }
-        let err = c.notify(body.clone(), "s", None).await.unwrap_err();
+        let err = c.notify(body.clone(), 1, "s", None).await.unwrap_err();
         assert!(err.is_retryable(), "{err:?}");
-        let err = c.notify(body.clone(), "s", None).await.unwrap_err();
+        let err = c.notify(body.clone(), 1, "s", None).await.unwrap_err();
         assert!(matches!(err, UpstreamError::Timeout(300)), "{err:?}");
         assert_eq!(calls(&c, "notifications", "error"), 3);
         drop(fake);
         let (c, body) = direct_h2c(closed_port());
-        let err = c.notify(body, "s", None).await.unwrap_err();
+        let err = c.notify(body, 1, "s", None).await.unwrap_err();
         assert!(matches!(err, UpstreamError::Connect(_)), "{err:?}");
     }
 
@@ -701,7 +704,7 @@ mod tests {
         let c = DeliveryClient::for_notifications(settings, Arc::new(Metrics::new())).unwrap();
         assert!(c.direct().is_none());
         let body = serde_json::to_vec(&DeliveryRequest::default()).unwrap();
-        c.notify(body.into(), "s", None).await.unwrap();
+        c.notify(body.into(), 1, "s", None).await.unwrap();
         assert_eq!(fake.requests().len(), 1);
     }
 

@@ -133,3 +133,58 @@ async fn a_callers_trace_continues_through_offerd_into_target() {
     );
     offerd.kill();
 }
+
+/// A notification request is a span of its own (a root: it carries many callers'
+/// notifications, so no one caller's trace), counting the notifications it carries.
+#[actix_rt::test]
+async fn a_notification_request_is_a_span_with_its_count() {
+    let dir = TempDir::new("otel-notify");
+    let fake = FakeUpstream::start();
+    let receiver = OtlpReceiver::start();
+    let env = [
+        ("OFFERD_OTEL__ENDPOINT", receiver.base_url.clone()),
+        ("OFFERD_OTEL__SAMPLE_RATIO", "1".to_string()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_string()),
+    ];
+    let mut offerd = OfferdProcess::start(&fake, dir.path(), "otel-notify", &env);
+    offerd.wait_ready(PATIENCE * 3).await;
+
+    let on_device = example("execute-one-mbox.json");
+    let tnt_id = on_device
+        .pointer("/request/id/tntId")
+        .and_then(|v| v.as_str())
+        .expect("the example names a visitor")
+        .to_owned();
+    let answer = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("a client")
+        .post(format!("{}/v1/offers", offerd.base_url))
+        .json(&on_device)
+        .send()
+        .await
+        .expect("offerd answers");
+    assert_eq!(answer.status().as_u16(), 200, "{}", offerd.log());
+
+    let arrived = eventually(PATIENCE, || async {
+        !named(&receiver.spans(), "POST notifications").is_empty()
+    })
+    .await;
+    let spans = receiver.spans();
+    let names: Vec<&str> = spans.iter().map(|s| s.span.name.as_str()).collect();
+    assert!(arrived, "spans received: {names:?}\n{}", offerd.log());
+    let notify = named(&spans, "POST notifications")[0];
+    assert_eq!(notify.span.kind, 3, "SPAN_KIND_CLIENT");
+    assert_eq!(
+        notify.attribute("offerd.notifications").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        notify.attribute("http.response.status_code").as_deref(),
+        Some("200")
+    );
+    for value in notify.attribute_values() {
+        assert!(!value.contains(&tnt_id), "the visitor id in {value}");
+    }
+    offerd.kill();
+}

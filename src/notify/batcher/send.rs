@@ -145,7 +145,13 @@ async fn run(client: Arc<DeliveryClient>, call: Call) {
     } = call;
     let started = Instant::now();
     let session = &job.key.session_id;
-    let send = client.notify(job.body.clone(), session, job.key.cluster.as_deref());
+    let notifications = job.seqs.len();
+    let send = client.notify(
+        job.body.clone(),
+        notifications,
+        session,
+        job.key.cluster.as_deref(),
+    );
     tokio::select! {
         result = send => {
             let latency = started.elapsed();
