@@ -708,7 +708,7 @@ fn decision_span(
     request: &DeliveryRequest,
     artifact: Option<&LoadedArtifact>,
 ) -> tracing::Span {
-    if !otel::enabled() {
+    if !otel::recording() {
         return tracing::Span::none();
     }
     let execute = request.execute.as_ref();

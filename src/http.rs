@@ -175,13 +175,13 @@ async fn observe(
         && tracing::enabled!(tracing::Level::INFO);
     let span =
         tracing::info_span!("request", %request_id, method = %req.method(), endpoint = %endpoint);
-    let server_span = otel::server_span(method, &endpoint, &RequestHeaders(req.headers()));
+    let (server_span, trace) = otel::server_span(method, &endpoint, &RequestHeaders(req.headers()));
     let draining = client.is_some_and(|client| client.is_draining());
-    let mut res = next
+    let serve = next
         .call(req)
         .instrument(span.clone())
-        .instrument(server_span.clone())
-        .await?;
+        .instrument(server_span.clone());
+    let mut res = otel::in_request(trace, serve).await?;
     if draining {
         // Shutting down: this answer closes its connection, so a keep-alive client's
         // next request opens a new one, which the balancer sends to another replica.

@@ -12,11 +12,12 @@
 //! its parent), the client (the decision span) and the upstream clients ([`client_span`]
 //! and [`inject`]: each call to Target is a span, and carries `traceparent`).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry::{KeyValue, global};
+use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+use opentelemetry::{Context, KeyValue, global};
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -35,9 +36,50 @@ pub const TARGET: &str = "offerd::otel";
 /// formatted) only then, so tracing off costs a load per request.
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
+/// `otel.sample_ratio`, as `f64` bits.
+static SAMPLE_RATIO: AtomicU64 = AtomicU64::new(0);
+
 /// True when spans are exported.
 pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
+}
+
+/// The sampling decision of the HTTP request being served, and its caller's trace
+/// context: every span and call made while serving it follows them.
+///
+/// Why offerd samples at the head rather than leaving it to the SDK's sampler: a span
+/// the SDK then drops has already cost its building (attributes, the bridge's
+/// bookkeeping), so `sample_ratio` 0.01 cost 13 % of the req/s where 1.0 cost 28 %
+/// (`loadtest/otel-overhead.sh`). Decided here, an unsampled request builds no span.
+#[derive(Clone)]
+pub struct RequestTrace {
+    sampled: bool,
+    caller: Context,
+}
+
+tokio::task_local! {
+    static REQUEST: RequestTrace;
+}
+
+/// A new trace is recorded with probability `otel.sample_ratio`.
+fn draw() -> bool {
+    let ratio = f64::from_bits(SAMPLE_RATIO.load(Ordering::Relaxed));
+    ratio >= 1.0 || (ratio > 0.0 && rand::random::<f64>() < ratio)
+}
+
+/// Whether a span started here is recorded: inside a request, as its server span was;
+/// elsewhere (notification requests, artifact downloads: new traces), a draw at
+/// `otel.sample_ratio`.
+pub fn recording() -> bool {
+    enabled() && REQUEST.try_with(|r| r.sampled).unwrap_or_else(|_| draw())
+}
+
+/// Runs `serve` (one HTTP request) under `trace`, from [`server_span`].
+pub async fn in_request<F: Future>(trace: Option<RequestTrace>, serve: F) -> F::Output {
+    match trace {
+        Some(trace) => REQUEST.scope(trace, serve).await,
+        None => serve.await,
+    }
 }
 
 /// The installed tracer provider; [`Otel::shutdown`] exports what is left.
@@ -64,9 +106,10 @@ impl Otel {
                 KeyValue::new("service.instance.id", uuid::Uuid::new_v4().to_string()),
             ])
             .build();
-        // A caller's sampling decision wins; new traces are kept at the ratio.
-        let sampler =
-            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(config.sample_ratio)));
+        // offerd decides which traces are recorded before it builds a span (see
+        // [`RequestTrace`]): every span that reaches the SDK is kept.
+        SAMPLE_RATIO.store(config.sample_ratio.to_bits(), Ordering::Relaxed);
+        let sampler = Sampler::ParentBased(Box::new(Sampler::AlwaysOn));
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
             .with_sampler(sampler)
@@ -105,11 +148,30 @@ impl Otel {
 
 /// One server span for an HTTP request (semantic conventions: `http.request.method`,
 /// `http.route`; `http.response.status_code` is recorded by [`record_status`]), the
-/// caller's `traceparent`/`tracestate` in `headers` as its parent. `Span::none()` when
-/// tracing is off.
-pub fn server_span(method: &str, route: &str, headers: &dyn Extractor) -> Span {
+/// caller's `traceparent`/`tracestate` in `headers` as its parent, and the request's
+/// sampling decision for [`in_request`]: the caller's if it sent one, else a draw at
+/// `otel.sample_ratio`. `Span::none()` when tracing is off or the request is not
+/// sampled.
+pub fn server_span(
+    method: &str,
+    route: &str,
+    headers: &dyn Extractor,
+) -> (Span, Option<RequestTrace>) {
     if !enabled() {
-        return Span::none();
+        return (Span::none(), None);
+    }
+    let caller = TraceContextPropagator::new().extract(headers);
+    let remote = caller.span().span_context().clone();
+    let sampled = match remote.is_valid() {
+        true => remote.is_sampled(),
+        false => draw(),
+    };
+    let trace = RequestTrace {
+        sampled,
+        caller: caller.clone(),
+    };
+    if !sampled {
+        return (Span::none(), Some(trace));
     }
     let span = tracing::info_span!(
         target: TARGET,
@@ -121,10 +183,9 @@ pub fn server_span(method: &str, route: &str, headers: &dyn Extractor) -> Span {
         http.route = route,
         http.response.status_code = tracing::field::Empty,
     );
-    let parent = TraceContextPropagator::new().extract(headers);
     // Fails only for a span no layer records (tracing off): nothing to parent then.
-    let _ = span.set_parent(parent);
-    span
+    let _ = span.set_parent(caller);
+    (span, Some(trace))
 }
 
 /// Records the answer's status on a server or client span; 5xx marks it an error.
@@ -144,7 +205,7 @@ pub fn record_error(span: &Span) {
 /// the HTTP method, and what is being done (`offerd.upstream`). `Span::none()` when
 /// tracing is off.
 pub fn client_span(name: &'static str, method: &'static str, upstream: &'static str) -> Span {
-    if !enabled() {
+    if !recording() {
         return Span::none();
     }
     tracing::info_span!(
@@ -161,12 +222,18 @@ pub fn client_span(name: &'static str, method: &'static str, upstream: &'static 
 }
 
 /// Writes the current span's `traceparent` (and `tracestate`) into `headers`, so the
-/// caller's trace continues at Target. Nothing when tracing is off.
+/// caller's trace continues at Target; in a request offerd does not record, the
+/// caller's own (W3C: a participant that does not record still passes the trace on).
+/// Nothing when tracing is off.
 pub fn inject(headers: &mut http::HeaderMap) {
     if !enabled() {
         return;
     }
-    let context = Span::current().context();
+    let unrecorded = REQUEST
+        .try_with(|r| (!r.sampled).then(|| r.caller.clone()))
+        .ok()
+        .flatten();
+    let context = unrecorded.unwrap_or_else(|| Span::current().context());
     TraceContextPropagator::new().inject_context(&context, &mut Headers(headers));
 }
 

@@ -188,3 +188,67 @@ async fn a_notification_request_is_a_span_with_its_count() {
     }
     offerd.kill();
 }
+
+/// offerd samples at the head: a request it does not record builds no span at all
+/// (neither its server span nor any under it), yet passes its caller's trace on to
+/// Target untouched; a sampled caller after it is recorded whole.
+#[actix_rt::test]
+async fn an_unsampled_request_records_nothing_and_passes_the_trace_on() {
+    const UNSAMPLED: &str = "0af7651916cd43dd8448eb211c80319c";
+    let dir = TempDir::new("otel-unsampled");
+    let fake = FakeUpstream::start();
+    let receiver = OtlpReceiver::start();
+    let env = [
+        ("OFFERD_OTEL__ENDPOINT", receiver.base_url.clone()),
+        ("OFFERD_OTEL__SAMPLE_RATIO", "0".to_string()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_string()),
+    ];
+    let mut offerd = OfferdProcess::start(&fake, dir.path(), "otel-unsampled", &env);
+    offerd.wait_ready(PATIENCE * 3).await;
+    let mut remote = example("execute-one-mbox.json");
+    remote["decisioning_method"] = json!("server-side");
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("a client");
+    let offers = |traceparent: String| {
+        http.post(format!("{}/v1/offers", offerd.base_url))
+            .header("traceparent", traceparent)
+            .json(&remote)
+            .send()
+    };
+    let unsampled = format!("00-{UNSAMPLED}-{CALLER_SPAN}-00");
+    let answer = offers(unsampled.clone()).await.expect("offerd answers");
+    assert_eq!(answer.status().as_u16(), 200, "{}", offerd.log());
+    let sampled = offers(format!("00-{TRACE_ID}-{CALLER_SPAN}-01"));
+    assert_eq!(
+        sampled.await.expect("offerd answers").status().as_u16(),
+        200
+    );
+
+    let arrived = eventually(PATIENCE, || async {
+        let spans = receiver.spans();
+        ["POST /v1/offers", "decide", "POST delivery"]
+            .iter()
+            .all(|name| !named(&spans, name).is_empty())
+    })
+    .await;
+    let spans = receiver.spans();
+    let names: Vec<&str> = spans.iter().map(|s| s.span.name.as_str()).collect();
+    assert!(arrived, "spans received: {names:?}\n{}", offerd.log());
+    for span in &spans {
+        assert_eq!(
+            span.trace_id(),
+            TRACE_ID,
+            "only the sampled request: {span:?}"
+        );
+    }
+    assert_eq!(spans.len(), 3, "{names:?}");
+    let decisions = fake.decision_requests();
+    assert_eq!(
+        decisions[0].traceparent.as_deref(),
+        Some(unsampled.as_str()),
+        "the unsampled caller's trace, passed on as it came"
+    );
+    offerd.kill();
+}
