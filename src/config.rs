@@ -606,13 +606,7 @@ pub fn load(
         .iter()
         .filter_map(|(name, key)| Some((key.to_string(), env.get(*name)?.clone())))
         .collect();
-    builder = builder.add_source(Renamed(
-        config::Environment::with_prefix("OFFERD")
-            .prefix_separator("_")
-            .separator("__")
-            .try_parsing(true)
-            .source(Some(standard)),
-    ));
+    builder = builder.add_source(Renamed(environment(standard)));
     let env: HashMap<String, String> = env
         .iter()
         .filter(|(k, _)| is_config_variable(k))
@@ -620,21 +614,25 @@ pub fn load(
         .collect();
     // Renamed per source (not by serde over the merged layers), so that the
     // environment wins over the file whichever name of a key either uses.
-    builder = builder.add_source(Renamed(
-        config::Environment::with_prefix("OFFERD")
-            .prefix_separator("_")
-            .separator("__")
-            .try_parsing(true)
-            .list_separator(",")
-            .with_list_parse_key("server.auth_tokens")
-            .source(Some(env)),
-    ));
+    builder = builder.add_source(Renamed(environment(env)));
     for (key, value) in overrides {
         builder = builder.set_override(aliases::current_name(key), value.clone())?;
     }
     let config: Config = builder.build()?.try_deserialize()?;
     config.validate()?;
     Ok(config)
+}
+
+/// `vars` (named `OFFERD_<SECTION>__<KEY>`) as a configuration source; values parsed
+/// as numbers and booleans where they read so, `server.auth_tokens` as a list.
+fn environment(vars: HashMap<String, String>) -> config::Environment {
+    config::Environment::with_prefix("OFFERD")
+        .prefix_separator("_")
+        .separator("__")
+        .try_parsing(true)
+        .list_separator(",")
+        .with_list_parse_key("server.auth_tokens")
+        .source(Some(vars))
 }
 
 /// True for `OFFERD_<SECTION>__<KEY>` with a known section.

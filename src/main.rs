@@ -157,6 +157,25 @@ fn load_config(cli: &Cli) -> Result<Config, config::ConfigError> {
     config::load(Some(&cli.config), required, &env, &overrides)
 }
 
+/// The log's writer thread (lossless: see [`init_tracing`]) with the guard that flushes
+/// it at exit, and the level filter: `RUST_LOG`, else `log.level`, else info.
+fn log_writer_and_filter(
+    config: &Config,
+) -> (
+    tracing_appender::non_blocking::NonBlocking,
+    tracing_appender::non_blocking::WorkerGuard,
+    tracing_subscriber::EnvFilter,
+) {
+    let (stderr, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("offerd-log")
+        .finish(std::io::stderr());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    (stderr, guard, filter)
+}
+
 /// Pretty logs go to stderr, coloured only on a terminal (and never with `NO_COLOR`);
 /// JSON logs are one flat object per line with `service` and `version`.
 ///
@@ -167,13 +186,7 @@ fn load_config(cli: &Cli) -> Result<Config, config::ConfigError> {
 /// loses what was not written yet). Access lines are batched per worker on top of that
 /// (`offerd::http::access_log`).
 fn init_tracing(config: &Config) -> tracing_appender::non_blocking::WorkerGuard {
-    let (stderr, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("offerd-log")
-        .finish(std::io::stderr());
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (stderr, guard, filter) = log_writer_and_filter(config);
     if config.log.format == "json" {
         tracing_subscriber::fmt()
             .with_env_filter(filter)
@@ -219,13 +232,7 @@ fn init_tracing_with_otel(
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    let (stderr, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("offerd-log")
-        .finish(std::io::stderr());
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (stderr, guard, filter) = log_writer_and_filter(config);
     // A constant directive, so it parses; were it not to, spans would only be logged.
     let filter = match format!("{}=off", offerd::otel::TARGET).parse() {
         Ok(directive) => filter.add_directive(directive),

@@ -346,7 +346,7 @@ fn tls_connector(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::convert::Infallible;
 
     use http::Response;
@@ -363,12 +363,24 @@ mod tests {
         let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
         let cert = certified.cert.der().clone();
         let key = PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der());
+        let port = serve_tls(vec![cert.clone()], PrivateKeyDer::Pkcs8(key), alpn).await;
+        (port, cert)
+    }
+
+    /// A TLS server on `127.0.0.1:0` presenting `chain` (for `localhost`), offering
+    /// `alpn`, answering every HTTP/2 request `200 {}`; its port. The egress tests
+    /// serve a private CA's certificate with it.
+    pub(crate) async fn serve_tls(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+        alpn: &[u8],
+    ) -> u16 {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_no_client_auth()
-            .with_single_cert(vec![cert.clone()], PrivateKeyDer::Pkcs8(key))
+            .with_single_cert(chain, key)
             .unwrap();
         config.alpn_protocols = vec![alpn.to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
@@ -388,7 +400,7 @@ mod tests {
                 );
             }
         });
-        (port, cert)
+        port
     }
 
     fn client(roots: Vec<CertificateDer<'static>>) -> DirectH2 {

@@ -18,20 +18,49 @@ fn named<'a>(spans: &'a [Received], name: &str) -> Vec<&'a Received> {
     spans.iter().filter(|s| s.span.name == name).collect()
 }
 
-#[actix_rt::test]
-async fn a_callers_trace_continues_through_offerd_into_target() {
-    let dir = TempDir::new("otel");
+/// offerd against a fake Target, exporting to an OTLP receiver at `sample_ratio`
+/// (`extra` env on top), ready.
+async fn traced_offerd(
+    name: &str,
+    sample_ratio: &str,
+    extra: &[(&str, String)],
+) -> (TempDir, FakeUpstream, OtlpReceiver, OfferdProcess) {
+    let dir = TempDir::new(name);
     let fake = FakeUpstream::start();
     let receiver = OtlpReceiver::start();
-    let env = [
+    let mut env = vec![
         ("OFFERD_OTEL__ENDPOINT", receiver.base_url.clone()),
-        // Only the caller's sampled trace is kept: the others would be noise here.
-        ("OFFERD_OTEL__SAMPLE_RATIO", "0".to_string()),
+        ("OFFERD_OTEL__SAMPLE_RATIO", sample_ratio.to_string()),
         ("OTEL_BSP_SCHEDULE_DELAY", "100".to_string()),
-        ("OFFERD_SERVER__AUTH_TOKENS", TOKEN.to_string()),
     ];
-    let mut offerd = OfferdProcess::start(&fake, dir.path(), "otel", &env);
+    env.extend(extra.iter().cloned());
+    let mut offerd = OfferdProcess::start(&fake, dir.path(), name, &env);
     offerd.wait_ready(PATIENCE * 3).await;
+    (dir, fake, receiver, offerd)
+}
+
+/// Waits for spans named `names`; all spans received, or a failure with the names seen.
+async fn spans_named(
+    receiver: &OtlpReceiver,
+    offerd: &OfferdProcess,
+    names: &[&str],
+) -> Vec<Received> {
+    let arrived = eventually(PATIENCE, || async {
+        let spans = receiver.spans();
+        names.iter().all(|name| !named(&spans, name).is_empty())
+    })
+    .await;
+    let spans = receiver.spans();
+    let seen: Vec<&str> = spans.iter().map(|s| s.span.name.as_str()).collect();
+    assert!(arrived, "spans received: {seen:?}\n{}", offerd.log());
+    spans
+}
+
+#[actix_rt::test]
+async fn a_callers_trace_continues_through_offerd_into_target() {
+    // Only the caller's sampled trace is kept: the others would be noise here.
+    let token = [("OFFERD_SERVER__AUTH_TOKENS", TOKEN.to_string())];
+    let (_dir, fake, receiver, mut offerd) = traced_offerd("otel", "0", &token).await;
 
     let mut remote = example("execute-one-mbox.json");
     remote["decisioning_method"] = json!("server-side");
@@ -55,16 +84,13 @@ async fn a_callers_trace_continues_through_offerd_into_target() {
         .expect("offerd answers");
     assert_eq!(answer.status().as_u16(), 200, "{}", offerd.log());
 
-    let arrived = eventually(PATIENCE, || async {
-        let spans = receiver.spans();
-        ["POST /v1/offers", "decide", "POST delivery"]
-            .iter()
-            .all(|name| !named(&spans, name).is_empty())
-    })
+    let spans = spans_named(
+        &receiver,
+        &offerd,
+        &["POST /v1/offers", "decide", "POST delivery"],
+    )
     .await;
-    let spans = receiver.spans();
     let names: Vec<&str> = spans.iter().map(|s| s.span.name.as_str()).collect();
-    assert!(arrived, "spans received: {names:?}\n{}", offerd.log());
 
     let server = named(&spans, "POST /v1/offers")[0];
     let decide = named(&spans, "decide")[0];
@@ -138,16 +164,7 @@ async fn a_callers_trace_continues_through_offerd_into_target() {
 /// notifications, so no one caller's trace), counting the notifications it carries.
 #[actix_rt::test]
 async fn a_notification_request_is_a_span_with_its_count() {
-    let dir = TempDir::new("otel-notify");
-    let fake = FakeUpstream::start();
-    let receiver = OtlpReceiver::start();
-    let env = [
-        ("OFFERD_OTEL__ENDPOINT", receiver.base_url.clone()),
-        ("OFFERD_OTEL__SAMPLE_RATIO", "1".to_string()),
-        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_string()),
-    ];
-    let mut offerd = OfferdProcess::start(&fake, dir.path(), "otel-notify", &env);
-    offerd.wait_ready(PATIENCE * 3).await;
+    let (_dir, _fake, receiver, mut offerd) = traced_offerd("otel-notify", "1", &[]).await;
 
     let on_device = example("execute-one-mbox.json");
     let tnt_id = on_device
@@ -166,13 +183,7 @@ async fn a_notification_request_is_a_span_with_its_count() {
         .expect("offerd answers");
     assert_eq!(answer.status().as_u16(), 200, "{}", offerd.log());
 
-    let arrived = eventually(PATIENCE, || async {
-        !named(&receiver.spans(), "POST notifications").is_empty()
-    })
-    .await;
-    let spans = receiver.spans();
-    let names: Vec<&str> = spans.iter().map(|s| s.span.name.as_str()).collect();
-    assert!(arrived, "spans received: {names:?}\n{}", offerd.log());
+    let spans = spans_named(&receiver, &offerd, &["POST notifications"]).await;
     let notify = named(&spans, "POST notifications")[0];
     assert_eq!(notify.span.kind, 3, "SPAN_KIND_CLIENT");
     assert_eq!(
@@ -195,16 +206,7 @@ async fn a_notification_request_is_a_span_with_its_count() {
 #[actix_rt::test]
 async fn an_unsampled_request_records_nothing_and_passes_the_trace_on() {
     const UNSAMPLED: &str = "0af7651916cd43dd8448eb211c80319c";
-    let dir = TempDir::new("otel-unsampled");
-    let fake = FakeUpstream::start();
-    let receiver = OtlpReceiver::start();
-    let env = [
-        ("OFFERD_OTEL__ENDPOINT", receiver.base_url.clone()),
-        ("OFFERD_OTEL__SAMPLE_RATIO", "0".to_string()),
-        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_string()),
-    ];
-    let mut offerd = OfferdProcess::start(&fake, dir.path(), "otel-unsampled", &env);
-    offerd.wait_ready(PATIENCE * 3).await;
+    let (_dir, fake, receiver, mut offerd) = traced_offerd("otel-unsampled", "0", &[]).await;
     let mut remote = example("execute-one-mbox.json");
     remote["decisioning_method"] = json!("server-side");
     let http = reqwest::Client::builder()
@@ -226,16 +228,13 @@ async fn an_unsampled_request_records_nothing_and_passes_the_trace_on() {
         200
     );
 
-    let arrived = eventually(PATIENCE, || async {
-        let spans = receiver.spans();
-        ["POST /v1/offers", "decide", "POST delivery"]
-            .iter()
-            .all(|name| !named(&spans, name).is_empty())
-    })
+    let spans = spans_named(
+        &receiver,
+        &offerd,
+        &["POST /v1/offers", "decide", "POST delivery"],
+    )
     .await;
-    let spans = receiver.spans();
     let names: Vec<&str> = spans.iter().map(|s| s.span.name.as_str()).collect();
-    assert!(arrived, "spans received: {names:?}\n{}", offerd.log());
     for span in &spans {
         assert_eq!(
             span.trace_id(),

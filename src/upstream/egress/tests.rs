@@ -1,16 +1,11 @@
-use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::Response;
-use http_body_util::Full;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio::net::TcpListener;
 
 use super::*;
+use crate::upstream::direct_h2::tests::serve_tls;
 use crate::upstream::direct_h2::{DirectH2, Sent};
 
 /// A private CA, as a company runs one, and a certificate it issued for `localhost`.
@@ -40,32 +35,7 @@ fn test_pki() -> TestPki {
 /// A TLS server on `127.0.0.1:0` with the CA's certificate for `localhost`, offering
 /// HTTP/2 by ALPN and answering every request `200 {}`.
 async fn tls_server(pki: &TestPki) -> u16 {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![pki.leaf.clone()], pki.leaf_key.clone_key())
-        .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let Ok(tls) = acceptor.accept(tcp).await else {
-                continue;
-            };
-            let answer = hyper::service::service_fn(|_| async {
-                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{}"))))
-            });
-            tokio::spawn(
-                hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(tls), answer),
-            );
-        }
-    });
-    port
+    serve_tls(vec![pki.leaf.clone()], pki.leaf_key.clone_key(), b"h2").await
 }
 
 /// `[upstream]` with `ca_file` set to a file holding `pem`.
