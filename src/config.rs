@@ -65,6 +65,7 @@ pub struct Config {
     pub spool: SpoolConfig,
     pub geo: GeoConfig,
     pub log: LogConfig,
+    pub explorer: ExplorerConfig,
 }
 
 /// `[server]`: the HTTP listener.
@@ -438,6 +439,27 @@ impl Default for LogConfig {
             level: "info".into(),
             access: true,
         }
+    }
+}
+
+/// `[explorer]`: the decision explorer page (`GET /explorer`), served with the
+/// operational endpoints.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExplorerConfig {
+    /// `explorer.enabled`: serve the decision explorer. Unset (the default) = on with
+    /// the embedded demo artifact, off with any other: in production the page shows
+    /// every activity, audience and offer of the account to whoever reaches the
+    /// operations listener, so it is something to turn on deliberately (best with
+    /// `server.admin_bind` or `server.protect_operations`).
+    pub enabled: Option<bool>,
+}
+
+impl ExplorerConfig {
+    /// Whether the explorer is served, given where the artifact comes from.
+    pub fn is_enabled(&self, artifact: &ArtifactConfig) -> bool {
+        self.enabled
+            .unwrap_or_else(|| artifact.location == EMBEDDED_DEMO && artifact.payload.is_none())
     }
 }
 
