@@ -44,8 +44,9 @@ impl From<config::ConfigError> for ConfigError {
 /// of these are read. Others (`OFFERD_CONFIG`, or the `OFFERD_PORT`,
 /// `OFFERD_SERVICE_HOST`, ... Kubernetes injects for a Service named offerd) are not
 /// configuration keys and are ignored.
-pub const SECTIONS: [&str; 9] = [
+pub const SECTIONS: [&str; 10] = [
     "server", "target", "artifact", "upstream", "decision", "batcher", "spool", "geo", "log",
+    "explorer",
 ];
 
 /// The location of the demo artifact compiled into the binary (the default).
@@ -681,6 +682,24 @@ mod tests {
         );
         assert_eq!(config.artifact.location, EMBEDDED_DEMO);
         assert!(!config.target.learn_location_hint);
+    }
+
+    #[test]
+    fn the_explorer_is_on_with_the_demo_only_unless_told() {
+        let demo = load(None, false, &HashMap::new(), &[]).unwrap();
+        assert!(demo.explorer.is_enabled(&demo.artifact));
+        let real = env(&[("OFFERD_ARTIFACT__LOCATION", "/srv/rules.json")]);
+        let real = load(None, false, &real, &[]).unwrap();
+        assert!(!real.explorer.is_enabled(&real.artifact));
+        let told = env(&[
+            ("OFFERD_ARTIFACT__LOCATION", "/srv/rules.json"),
+            ("OFFERD_EXPLORER__ENABLED", "true"),
+        ]);
+        let told = load(None, false, &told, &[]).unwrap();
+        assert!(told.explorer.is_enabled(&told.artifact));
+        let off = env(&[("OFFERD_EXPLORER__ENABLED", "false")]);
+        let off = load(None, false, &off, &[]).unwrap();
+        assert!(!off.explorer.is_enabled(&off.artifact));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::audience::{allocation_range, clauses, describe};
-use super::view::{ArtifactView, LocationKind, text};
+use super::view::{Activity, ArtifactView, LocationKind, text};
 use crate::engine::condition_holds;
 use crate::model::{DeliveryRequest, OfferOption};
 use crate::sdk::response::TargetDeliveryResponse;
@@ -38,6 +38,9 @@ pub struct LocationOutcome {
     pub name: String,
     /// False when the artifact has no rules for it.
     pub known: bool,
+    /// False when the answer carries no trace for it: the SDKs attach a page-load or
+    /// view trace only to a match.
+    pub traced: bool,
     pub activities: Vec<ActivityOutcome>,
 }
 
@@ -52,6 +55,8 @@ pub struct ActivityOutcome {
     pub experiences: Vec<ExperienceOutcome>,
     /// The experience that won, by name.
     pub winner: Option<String>,
+    /// Why the activity was not considered at all (its property tokens).
+    pub excluded: Option<String>,
 }
 
 /// What happened to one experience (rule).
@@ -103,18 +108,25 @@ struct Evaluated<'t> {
 }
 
 /// Explains `answer`, the decision of `request`, against the artifact `view`.
+/// `property_token` is the request's, or the configured default.
 pub fn outcome(
     view: &ArtifactView,
     global_mbox: &str,
+    property_token: Option<&str>,
     request: &DeliveryRequest,
     answer: &TargetDeliveryResponse,
 ) -> Outcome {
     let traces = answer.trace.as_deref().unwrap_or_default();
     let evaluated = evaluated_targets(traces);
     let winners = winners(traces);
+    let traced = Traced {
+        evaluated: &evaluated,
+        winners: &winners,
+        property_token,
+    };
     let locations = requested(request, global_mbox)
         .into_iter()
-        .map(|(kind, name)| location_outcome(view, kind, name, &evaluated, &winners))
+        .map(|(kind, name)| location_outcome(view, kind, name, &traced))
         .collect();
     let meta = &answer.meta;
     Outcome {
@@ -155,74 +167,103 @@ fn requested(request: &DeliveryRequest, global_mbox: &str) -> Vec<(LocationKind,
     names
 }
 
+/// What the decision's trace and request say, for every location.
+struct Traced<'a, 't> {
+    evaluated: &'a HashMap<String, Evaluated<'t>>,
+    winners: &'a HashMap<String, String>,
+    property_token: Option<&'a str>,
+}
+
 fn location_outcome(
     view: &ArtifactView,
     kind: LocationKind,
     name: String,
-    evaluated: &HashMap<String, Evaluated<'_>>,
-    winners: &HashMap<String, String>,
+    traced: &Traced<'_, '_>,
 ) -> LocationOutcome {
     let Some(location) = view.location(kind, &name) else {
         return LocationOutcome {
             kind,
             name,
             known: false,
+            traced: false,
             activities: Vec::new(),
         };
     };
-    let activities = location
+    let any_traced = location
         .activities
         .iter()
-        .map(|activity| {
-            let traced = evaluated.get(&activity.id);
-            let bucket = traced
-                .and_then(|t| t.context.get("allocation"))
-                .and_then(Value::as_f64);
-            let won_id = winners.get(&activity.id);
-            let experiences: Vec<ExperienceOutcome> = activity
-                .experiences
-                .iter()
-                .map(|e| {
-                    let verdict = match traced {
-                        Some(t)
-                            if t.matched.contains(&e.condition)
-                                && won_id.is_none_or(|w| *w == e.id) =>
-                        {
-                            Verdict::Won
-                        }
-                        Some(t) if t.unmatched.contains(&e.condition) => Verdict::Failed,
-                        _ => Verdict::NotEvaluated,
-                    };
-                    let range = allocation_range(&e.condition);
-                    ExperienceOutcome {
-                        name: e.name.clone(),
-                        range,
-                        in_range: range.zip(bucket).map(|((lo, hi), b)| lo <= b && b <= hi),
-                        verdict,
-                        clauses: clause_outcomes(&e.condition, traced.map(|t| t.context)),
-                    }
-                })
-                .collect();
-            let winner = experiences
-                .iter()
-                .find(|e| e.verdict == Verdict::Won)
-                .map(|e| e.name.clone());
-            ActivityOutcome {
-                id: activity.id.clone(),
-                name: activity.name.clone(),
-                kind: activity.kind.clone(),
-                bucket,
-                experiences,
-                winner,
-            }
-        })
-        .collect();
+        .any(|a| traced.evaluated.contains_key(&a.id));
     LocationOutcome {
         kind,
         name,
         known: true,
-        activities,
+        traced: any_traced,
+        activities: location
+            .activities
+            .iter()
+            .map(|a| activity_outcome(a, traced))
+            .collect(),
     }
+}
+
+fn activity_outcome(activity: &Activity, traced: &Traced<'_, '_>) -> ActivityOutcome {
+    let evaluated = traced.evaluated.get(&activity.id);
+    let bucket = evaluated
+        .and_then(|t| t.context.get("allocation"))
+        .and_then(Value::as_f64);
+    let won_id = traced.winners.get(&activity.id);
+    let experiences: Vec<ExperienceOutcome> = activity
+        .experiences
+        .iter()
+        .map(|e| {
+            let verdict = match evaluated {
+                Some(t)
+                    if t.matched.contains(&e.condition) && won_id.is_none_or(|w| *w == e.id) =>
+                {
+                    Verdict::Won
+                }
+                Some(t) if t.unmatched.contains(&e.condition) => Verdict::Failed,
+                _ => Verdict::NotEvaluated,
+            };
+            let range = allocation_range(&e.condition);
+            ExperienceOutcome {
+                name: e.name.clone(),
+                range,
+                in_range: range.zip(bucket).map(|((lo, hi), b)| lo <= b && b <= hi),
+                verdict,
+                clauses: clause_outcomes(&e.condition, evaluated.map(|t| t.context)),
+            }
+        })
+        .collect();
+    let winner = experiences
+        .iter()
+        .find(|e| e.verdict == Verdict::Won)
+        .map(|e| e.name.clone());
+    ActivityOutcome {
+        id: activity.id.clone(),
+        name: activity.name.clone(),
+        kind: activity.kind.clone(),
+        bucket,
+        experiences,
+        winner,
+        excluded: excluded(&activity.property_tokens, traced.property_token),
+    }
+}
+
+/// Why an activity with `tokens` is not considered for a request with `token`; the
+/// engine's rule, `decide::property_allows`, over the activity's rules.
+fn excluded(tokens: &[String], token: Option<&str>) -> Option<String> {
+    let allowed = tokens.is_empty() || token.is_some_and(|t| tokens.iter().any(|p| p == t));
+    (!allowed).then(|| match token {
+        Some(token) => format!(
+            "skipped: property token {token} is not one of {}",
+            tokens.join(", ")
+        ),
+        None => format!(
+            "skipped: the request has no property token, and the activity needs one of {}",
+            tokens.join(", ")
+        ),
+    })
 }
 
 /// Each clause of `condition` as text, evaluated against the traced context.

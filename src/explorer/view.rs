@@ -259,7 +259,9 @@ fn experience(rule: &Rule) -> Experience {
             .collect::<Vec<_>>()
             .join(" and "),
     };
-    let offer_name = meta("option.name");
+    // Target names the offer (`offer.name`) where it can; older artifacts only the
+    // option (`option.name`).
+    let offer_name = non_empty(meta("offer.name"), || meta("option.name"));
     let offers = rule
         .consequence
         .options

@@ -128,7 +128,14 @@ async fn try_request(
         .current()
         .ok_or_else(|| ApiError::from(crate::client::ClientError::NotReady))?;
     let view = artifact_view(&loaded, &client.store().status(), 0);
-    let explained = outcome(&view, loaded.compiled.global_mbox(), &request, &answer);
+    let token = request
+        .property
+        .as_ref()
+        .and_then(|p| p.token.as_deref())
+        .or(client.config().target.property_token.as_deref())
+        .filter(|t| !t.is_empty());
+    let global = loaded.compiled.global_mbox();
+    let explained = outcome(&view, global, token, &request, &answer);
     let fragment = page::outcome(&explained, &request, &answer).into_string();
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))

@@ -190,9 +190,12 @@ async function real(browser) {
   const before = await decisions(target.url);
   const tried = [await tryRequest(page, target.url, {
     kind: "pageLoad", visitor: "real-visitor-1", url: "https://target-perf-site.netlify.app/", country: "US",
+    propertyToken: "be92ac4c-e72f-9f82-2a80-2c211ea86578",
     userAgent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15",
   }, "real page load (Safari, US)")];
   check((await decisions(target.url)) === before, "real: a tried request counts no decision");
+  check(/winner: Experience/.test(tried[0].why) && tried[0].why.includes("✓ matched browser is safari"),
+    "real: Safari on the home page wins 'browser icon' Experience A");
   await page.screenshot({ path: join(config.screens, "real-outcome.png"), fullPage: true });
   console.log("real: the explanation reads:\n" + tried[0].why.replace(/\n\s*\n/g, "\n").slice(0, 3000));
   await compareWithOffers(target.url, tried);

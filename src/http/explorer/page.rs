@@ -17,6 +17,8 @@ pub fn page(view: Option<&ArtifactView>, offers_url: &str) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { "offerd decision explorer" }
+                // No favicon request (a 404 in the console): an empty one, inline.
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href="/explorer/assets/explorer.css";
                 script src="/explorer/assets/explorer.js" defer {}
             }
@@ -259,6 +261,9 @@ pub fn outcome(
                 section.location {
                     h4 { (location.kind.as_str()) " " (location.name) }
                     @if !location.known { p { "The artifact has no rules for it." } }
+                    @else if !location.traced {
+                        p.notice { "No trace for it: nothing matched here (like Target's SDKs, offerd attaches a page-load or view trace only to a match). The clauses below are not evaluated; check the property token and the conditions." }
+                    }
                     @for activity in &location.activities { (activity_outcome(activity)) }
                 }
             }
@@ -272,6 +277,7 @@ fn activity_outcome(activity: &ActivityOutcome) -> Markup {
     html! {
         article.activity.explained data-activity-id=(activity.id) {
             h5 { (activity.name) " " span.badge { (activity.kind) } }
+            @if let Some(excluded) = &activity.excluded { p.notice { (excluded) } }
             p.meta {
                 "bucket: " (activity.bucket.map_or_else(|| "not evaluated".to_owned(), number))
                 " · winner: " strong.winner { (activity.winner.as_deref().unwrap_or("none")) }
