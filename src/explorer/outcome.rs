@@ -17,7 +17,8 @@ use crate::sdk::response::TargetDeliveryResponse;
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub offers: Vec<ShownOffer>,
-    pub response_tokens: Vec<(String, String)>,
+    /// One list per offer, in the answer's order.
+    pub response_tokens: Vec<Vec<(String, String)>>,
     pub locations: Vec<LocationOutcome>,
     /// Mboxes and views only Target could decide (not decided here).
     pub remote: Vec<String>,
@@ -367,11 +368,11 @@ fn offers(answer: &TargetDeliveryResponse) -> Vec<ShownOffer> {
     shown
 }
 
-fn response_tokens(answer: &TargetDeliveryResponse) -> Vec<(String, String)> {
+fn response_tokens(answer: &TargetDeliveryResponse) -> Vec<Vec<(String, String)>> {
     answer
         .response_tokens
         .iter()
         .flatten()
-        .flat_map(|tokens| tokens.iter().map(|(k, v)| (k.clone(), text(v))))
+        .map(|tokens| tokens.iter().map(|(k, v)| (k.clone(), text(v))).collect())
         .collect()
 }

@@ -197,6 +197,7 @@ async function real(browser) {
   check(/winner: Experience/.test(tried[0].why) && tried[0].why.includes("✓ matched browser is safari"),
     "real: Safari on the home page wins 'browser icon' Experience A");
   await page.screenshot({ path: join(config.screens, "real-outcome.png"), fullPage: true });
+  await page.locator("#result .outcome section.location").first().screenshot({ path: join(config.screens, "real-why.png") });
   console.log("real: the explanation reads:\n" + tried[0].why.replace(/\n\s*\n/g, "\n").slice(0, 3000));
   await compareWithOffers(target.url, tried);
   check(page.explorerErrors.length === 0, "real: no console errors", page.explorerErrors.join(" | "));

@@ -252,8 +252,10 @@ pub fn outcome(
             h3 { "Response tokens" }
             @if outcome.response_tokens.is_empty() { p { "None." } }
             @else {
-                dl.facts.tokens {
-                    @for (key, value) in &outcome.response_tokens { dt { (key) } dd { (value) } }
+                @for tokens in &outcome.response_tokens {
+                    dl.facts.tokens {
+                        @for (key, value) in tokens { dt { (key) } dd { (value) } }
+                    }
                 }
             }
             h3 { "Why" }
