@@ -121,6 +121,10 @@ async function demo(browser) {
   const before = await decisions(target.url);
   const tried = [];
   tried.push(await tryRequest(page, target.url, { mboxes: "hero-banner", visitor: "browser-visitor-1" }, "demo hero-banner"));
+  // One screen of the form and its explanation (the README's picture: docs/explorer.png).
+  await page.locator("#try-heading").scrollIntoViewIfNeeded();
+  await page.evaluate(() => window.scrollBy(0, document.querySelector("#try-form .actions").getBoundingClientRect().top - 140));
+  await page.screenshot({ path: join(config.screens, "demo-try.png") });
   tried.push(await tryRequest(page, target.url, { mboxes: "checkout-button, search-feature", visitor: "browser-visitor-2",
     userAgent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36" }, "demo checkout+search"));
   tried.push(await tryRequest(page, target.url, { mboxes: "welcome-geo", visitor: "browser-visitor-3", country: "US" }, "demo welcome-geo (US)"));
