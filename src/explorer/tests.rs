@@ -105,3 +105,62 @@ fn the_demo_artifact_shows_every_activity_with_its_ranges() {
     );
     assert_eq!(view.activity_count, 6);
 }
+
+/// The demo's checkout-button for a Chrome visitor, decided on-device with a trace and
+/// explained: the first experience wins, its browser clause matched.
+#[test]
+fn a_traced_decision_is_explained_clause_by_clause() {
+    use super::outcome::{Verdict, outcome};
+    use crate::engine::RandomIds;
+    use crate::sdk::on_device::get_offers;
+    use crate::sdk::options::GetOffersOptions;
+    use crate::sdk::prepare::ClientSettings;
+
+    let loaded = loaded(include_bytes!("../../examples/demo-artifact.json"));
+    let view = artifact_view(&loaded, &RefreshStatus::default(), 0);
+    let options: GetOffersOptions = serde_json::from_value(json!({"request": {
+        "id": {"tntId": "explained-visitor"},
+        "trace": {},
+        "context": {"channel": "web", "userAgent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"},
+        "execute": {"mboxes": [{"index": 0, "name": "checkout-button"}, {"index": 1, "name": "hero-banner"}]}
+    }}))
+    .expect("options");
+    let request = options.request.as_ref().clone();
+    let settings = ClientSettings {
+        client: "demo",
+        property_token: None,
+        location_hint: None,
+    };
+    let decided = get_offers(
+        &loaded.compiled,
+        options,
+        settings,
+        1_700_000_000_000,
+        &RandomIds,
+    );
+    let explained = outcome(
+        &view,
+        "target-global-mbox",
+        None,
+        &request,
+        &decided.response,
+    );
+
+    let checkout = &explained.locations[0].activities[0];
+    assert_eq!(checkout.winner.as_deref(), Some("Chrome users"));
+    let chrome = &checkout.experiences[0];
+    assert_eq!(chrome.verdict, Verdict::Won);
+    assert_eq!(chrome.clauses[0].text, "browser is chrome");
+    assert_eq!(chrome.clauses[0].holds, Some(true));
+
+    let hero = &explained.locations[1].activities[0];
+    let bucket = hero.bucket.expect("the A/B activity has a bucket");
+    let inside: Vec<_> = hero
+        .experiences
+        .iter()
+        .filter(|e| e.in_range == Some(true))
+        .collect();
+    assert_eq!(inside.len(), 1, "the bucket {bucket} falls in one range");
+    assert_eq!(hero.winner.as_deref(), Some(inside[0].name.as_str()));
+    assert!(!explained.offers.is_empty() && !explained.response_tokens.is_empty());
+}
