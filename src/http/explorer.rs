@@ -122,11 +122,8 @@ async fn try_request(
         .map(parse_time)
         .transpose()?;
     let request = body.offers.request.as_ref().clone();
-    let answer = client.explain(body.offers, at_ms).await?;
-    let loaded = client
-        .store()
-        .current()
-        .ok_or_else(|| ApiError::from(crate::client::ClientError::NotReady))?;
+    // Explained against the artifact it was decided with, even if a refresh swaps it.
+    let (answer, loaded) = client.explain(body.offers, at_ms).await?;
     let view = artifact_view(&loaded, &client.store().status(), 0);
     let token = request
         .property
