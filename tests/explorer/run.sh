@@ -72,10 +72,15 @@ start_offerd() {
   ) >"$log" 2>&1 &
   pids+=($!)
   port="$(port_in_log "$log")"
-  for _ in $(seq 100); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$port/health/ready" && return 0
-    sleep 0.1
-  done
+  # Node is here anyway (no curl needed): polls readiness for 10 s at most.
+  node -e '
+    const url = process.argv[1];
+    const poll = async (n) => {
+      try { if ((await fetch(url)).ok) { process.exit(0); } } catch (_) {}
+      if (n === 0) { process.exit(1); }
+      setTimeout(() => poll(n - 1), 100);
+    };
+    poll(100);' "http://127.0.0.1:$port/health/ready" && return 0
   echo "explorer: offerd $name not ready after 10 s" >&2
   cat "$log" >&2
   return 1
