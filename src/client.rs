@@ -23,6 +23,7 @@ use arc_swap::ArcSwapOption;
 use tracing::Instrument;
 
 mod attributes;
+mod explain;
 mod route;
 
 use crate::sdk::on_device::OnDevice;
@@ -354,8 +355,18 @@ impl TargetClient {
             now_ms: now,
         };
         let decide_started = Instant::now();
-        let decided = self
-            .inner
+        let decided = self.run_decision(msg).await?;
+        self.inner
+            .metrics
+            .decision_latency
+            .observe(decide_started.elapsed().as_secs_f64());
+        Ok(decided)
+    }
+
+    /// `msg` through the admission gate to this worker's DecisionActor; a full gate
+    /// answers `Overloaded` at once (counted: the gate is shared with the explorer).
+    async fn run_decision(&self, msg: Decide) -> Result<OnDevice, ClientError> {
+        self.inner
             .decisions
             .run_on_this_worker(msg)
             .await
@@ -365,12 +376,7 @@ impl TargetClient {
                     ClientError::Overloaded
                 }
                 DecideError::Stopped => ClientError::Internal(e.to_string()),
-            })?;
-        self.inner
-            .metrics
-            .decision_latency
-            .observe(decide_started.elapsed().as_secs_f64());
-        Ok(decided)
+            })
     }
 
     /// At Target's edge, with the telemetry waiting to go up; the edge cluster of its

@@ -46,9 +46,9 @@ impl From<config::ConfigError> for ConfigError {
 /// of these are read. Others (`OFFERD_CONFIG`, or the `OFFERD_PORT`,
 /// `OFFERD_SERVICE_HOST`, ... Kubernetes injects for a Service named offerd) are not
 /// configuration keys and are ignored.
-pub const SECTIONS: [&str; 10] = [
+pub const SECTIONS: [&str; 11] = [
     "server", "target", "artifact", "upstream", "decision", "batcher", "spool", "geo", "log",
-    "otel",
+    "otel", "explorer",
 ];
 
 /// The standard OpenTelemetry variables offerd reads, and the key each sets: above
@@ -78,6 +78,7 @@ pub struct Config {
     pub geo: GeoConfig,
     pub log: LogConfig,
     pub otel: OtelConfig,
+    pub explorer: ExplorerConfig,
 }
 
 /// `[server]`: the HTTP listener.
@@ -506,8 +507,8 @@ pub struct OtelConfig {
     /// `OTEL_EXPORTER_OTLP_PROTOCOL`.
     pub protocol: String,
     /// `otel.sample_ratio`: the share of new traces recorded, 0 to 1; a caller's
-    /// sampled `traceparent` is followed whatever it is. Default 1. Also
-    /// `OTEL_TRACES_SAMPLER_ARG`.
+    /// `traceparent` decides for its request (sampled or not) whatever this is.
+    /// Default 1. Also `OTEL_TRACES_SAMPLER_ARG`.
     pub sample_ratio: f64,
     /// `otel.service_name`: `service.name` of the spans. Default `offerd`. Also
     /// `OTEL_SERVICE_NAME`.
@@ -571,6 +572,27 @@ impl Default for LogConfig {
             level: "info".into(),
             access: true,
         }
+    }
+}
+
+/// `[explorer]`: the decision explorer page (`GET /explorer`), served with the
+/// operational endpoints.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExplorerConfig {
+    /// `explorer.enabled`: serve the decision explorer. Unset (the default) = on with
+    /// the embedded demo artifact, off with any other: in production the page shows
+    /// every activity, audience and offer of the account to whoever reaches the
+    /// operations listener, so it is something to turn on deliberately (best with
+    /// `server.admin_bind` or `server.protect_operations`).
+    pub enabled: Option<bool>,
+}
+
+impl ExplorerConfig {
+    /// Whether the explorer is served, given where the artifact comes from.
+    pub fn is_enabled(&self, artifact: &ArtifactConfig) -> bool {
+        self.enabled
+            .unwrap_or_else(|| artifact.location == EMBEDDED_DEMO && artifact.payload.is_none())
     }
 }
 
@@ -806,6 +828,24 @@ mod tests {
         );
         assert_eq!(config.artifact.location, EMBEDDED_DEMO);
         assert!(!config.target.learn_location_hint);
+    }
+
+    #[test]
+    fn the_explorer_is_on_with_the_demo_only_unless_told() {
+        let demo = load(None, false, &HashMap::new(), &[]).unwrap();
+        assert!(demo.explorer.is_enabled(&demo.artifact));
+        let real = env(&[("OFFERD_ARTIFACT__LOCATION", "/srv/rules.json")]);
+        let real = load(None, false, &real, &[]).unwrap();
+        assert!(!real.explorer.is_enabled(&real.artifact));
+        let told = env(&[
+            ("OFFERD_ARTIFACT__LOCATION", "/srv/rules.json"),
+            ("OFFERD_EXPLORER__ENABLED", "true"),
+        ]);
+        let told = load(None, false, &told, &[]).unwrap();
+        assert!(told.explorer.is_enabled(&told.artifact));
+        let off = env(&[("OFFERD_EXPLORER__ENABLED", "false")]);
+        let off = load(None, false, &off, &[]).unwrap();
+        assert!(!off.explorer.is_enabled(&off.artifact));
     }
 
     #[test]

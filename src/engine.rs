@@ -70,6 +70,17 @@ pub struct DecisionInput<'a> {
     pub ids: &'a dyn IdGenerator,
 }
 
+/// Whether `condition` (JsonLogic, as in an artifact's rules) holds for `data`, evaluated
+/// as a rule's condition is; an error says why it cannot be compiled. The decision
+/// explorer ([`crate::explorer`]) shows each clause of a rule matched or failed with it.
+pub fn condition_holds(
+    condition: &serde_json::Value,
+    data: &serde_json::Value,
+) -> Result<bool, String> {
+    let compiled = json_logic::Condition::compile(condition)?;
+    Ok(compiled.holds(data, &bumpalo::Bump::new()))
+}
+
 /// A decision: the Delivery API response (status 206 when part of the request needs
 /// Target's edge), what needs the edge, and the display notifications owed.
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@ mod auth;
 mod body;
 mod delivery;
 pub mod error;
+pub mod explorer;
 mod ofrep;
 pub mod openapi;
 mod probe;
@@ -62,6 +63,9 @@ fn build(client: TargetClient, listener: TcpListener, routes: Routes) -> std::io
         (_, n) => n,
     };
     let max_body = config.server.max_body_bytes;
+    // The explorer is an HTML page and its form, not part of the JSON API: it is not a
+    // row of the OpenAPI route table, and is served only where operations are.
+    let explorer = config.explorer.is_enabled(&config.artifact);
     let data = web::Data::new(client);
     let server = HttpServer::new(move || {
         App::new()
@@ -76,9 +80,17 @@ fn build(client: TargetClient, listener: TcpListener, routes: Routes) -> std::io
                     routes::configure_decisions(cfg);
                     if with_operations {
                         routes::configure_operations(cfg);
+                        if explorer {
+                            explorer::configure(cfg);
+                        }
                     }
                 }
-                Routes::Admin => routes::configure_operations(cfg),
+                Routes::Admin => {
+                    routes::configure_operations(cfg);
+                    if explorer {
+                        explorer::configure(cfg);
+                    }
+                }
             })
             .default_service(web::to(not_found))
     })

@@ -44,6 +44,9 @@
 //! - [`store`], [`metrics`], [`config`]: shared state and settings.
 //! - [`artifact_backup`]: the last good artifact on disk, written by the refresher
 //!   after each download and served at a start while the CDN is unreachable.
+//! - [`explorer`]: the decision explorer's pure part (artifact -> what the page shows,
+//!   audiences as text, a tried request explained from its trace); `http::explorer`
+//!   serves it at `/explorer`.
 //! - [`conformance`]: Adobe's conformance suite runner (tests and `offerd conformance`).
 //!
 //! Layers, highest first; a module uses only the layers below its own
@@ -54,7 +57,7 @@
 //!   ofrep
 //!   client
 //!   actors
-//!   notify, artifact_backup
+//!   notify, artifact_backup, explorer
 //!   sdk, store, upstream
 //!   engine, otel
 //!   config
@@ -68,6 +71,7 @@ pub mod clock;
 pub mod config;
 pub mod conformance;
 pub mod engine;
+pub mod explorer;
 pub mod http;
 pub mod logging;
 pub mod metrics;

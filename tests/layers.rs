@@ -11,7 +11,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["engine", "otel"],
     &["sdk", "store", "upstream"],
-    &["notify", "artifact_backup"],
+    &["notify", "artifact_backup", "explorer"],
     &["actors"],
     &["client"],
     &["ofrep"],

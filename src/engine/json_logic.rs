@@ -79,8 +79,8 @@ impl Condition {
     }
 
     /// Whether the condition holds for `data`, by JavaScript truthiness. A condition
-    /// that fails at run time does not hold.
-    #[cfg(test)]
+    /// that fails at run time does not hold. Decisions use [`Self::holds_in`]; this
+    /// serves tests and the explorer's clause-by-clause view (`engine::condition_holds`).
     pub fn holds(&self, data: &Value, arena: &Bump) -> bool {
         ENGINE
             .evaluate(&self.0, data, arena)

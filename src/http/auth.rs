@@ -23,6 +23,7 @@ pub fn is_operational(path: &str) -> bool {
         || path == "/v1/artifact/refresh"
         || path == "/openapi.json"
         || path.starts_with("/health/")
+        || super::explorer::is_explorer_path(path)
 }
 
 /// Lets a request through when no token is needed for its path or it carries one of
@@ -93,6 +94,9 @@ mod tests {
         assert!(is_operational("/health/ready"));
         assert!(is_operational("/v1/artifact"));
         assert!(is_operational("/openapi.json"));
+        assert!(is_operational("/explorer"));
+        assert!(is_operational("/explorer/try"));
+        assert!(!is_operational("/explorerx"));
         assert!(!is_operational("/v1/offers"));
         assert!(!is_operational("/rest/v1/delivery"));
     }

@@ -71,7 +71,7 @@ fn documented(verb: Verb, path: &str) {
     );
 }
 
-async fn method_not_allowed(req: HttpRequest, allow: &'static str) -> HttpResponse {
+pub(super) async fn method_not_allowed(req: HttpRequest, allow: &'static str) -> HttpResponse {
     let error = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",

@@ -22,6 +22,8 @@
 //! - `operations`: started as a container or pod would start it: empty directory,
 //!   service-link variables, `OFFERD_CONFIG`, JSON logs, `offerd health`/`ready`, exit 64;
 //! - `openapi`: `/openapi.json` against the routes served, per listener and token;
+//! - `explorer`: the decision explorer: where it is served, its CSP, and tried
+//!   requests deciding as `/v1/offers` while owing and counting nothing;
 //! - `ofrep`: OpenFeature's OFREP endpoints against `/v1/attributes` for the same visitor;
 //! - `monitoring`: every metric the alert rules and the Grafana dashboard name is served;
 //! - `otel`: OpenTelemetry traces of the real binary at an OTLP receiver: a caller's
@@ -38,6 +40,7 @@ mod backup;
 mod delivery_api;
 mod durability;
 mod egress;
+mod explorer;
 mod full_disk;
 mod monitoring;
 mod notifications;
