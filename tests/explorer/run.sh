@@ -22,19 +22,13 @@ label=explorer
 
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-usage="usage: bash tests/explorer/run.sh PATH/TO/offerd"
-bin="${1:?$usage}"
-[ -x "$bin" ] || { echo "explorer: $bin is not an executable offerd ($usage)" >&2; exit 2; }
-bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+# shellcheck source=../lib/clients.sh
+source "$repo/tests/lib/clients.sh"
+offerd_argument "${1:-}"
 
 shared="${EXPLORER_TESTS_SHARED_DIR:-$repo/../shared}"
 real_artifact="$shared/real-artifact/rules.json"
-if [ ! -f "$real_artifact" ]; then
-  echo "explorer: $real_artifact is missing: put shared/ beside the repo or set EXPLORER_TESTS_SHARED_DIR" >&2
-  if [ "${CI:-}" = "true" ]; then exit 1; fi
-  echo "explorer: skipped (not CI)"
-  exit 0
-fi
+need_shared EXPLORER_TESTS_SHARED_DIR "$real_artifact"
 started_at=$SECONDS
 
 # --- 1. chromium and the npm packages, pinned -------------------------------------------------
@@ -44,8 +38,6 @@ if [ ! -x "$chromium" ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 echo "== explorer browser tests: $("$chromium" --version 2>/dev/null || echo chromium), node $(node --version)"
-# shellcheck source=../lib/clients.sh
-source "$repo/tests/lib/clients.sh"
 stamp="$here/node_modules/.installed-from"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$(sha "$here/package-lock.json")" ]; then
   (cd "$here" && timeout 300 npm ci --no-audit --no-fund --loglevel=error)

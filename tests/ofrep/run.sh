@@ -22,28 +22,20 @@ label=ofrep
 
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-usage="usage: bash tests/ofrep/run.sh PATH/TO/offerd"
-bin="${1:?$usage}"
-[ -x "$bin" ] || { echo "ofrep: $bin is not an executable offerd ($usage)" >&2; exit 2; }
-bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+# shellcheck source=../lib/clients.sh
+source "$repo/tests/lib/clients.sh"
+offerd_argument "${1:-}"
 
 shared="${OFREP_TESTS_SHARED_DIR:-$repo/../shared}"
 real_artifact="$shared/real-artifact/rules.json"
 demo_artifact="$repo/examples/demo-artifact.json"
-if [ ! -f "$real_artifact" ]; then
-  echo "ofrep: $real_artifact is missing: put shared/ beside the repo or set OFREP_TESTS_SHARED_DIR" >&2
-  if [ "${CI:-}" = "true" ]; then exit 1; fi
-  echo "ofrep: skipped (not CI)"
-  exit 0
-fi
+need_shared OFREP_TESTS_SHARED_DIR "$real_artifact"
 
 work="${OFFERD_OFREP_DIR:-$repo/target/ofrep}"
 mkdir -p "$work"
 echo "== OFREP client tests: node $(node --version), $(python3 --version)"
 
 # --- 1. install, pinned -------------------------------------------------------------------
-# shellcheck source=../lib/clients.sh
-source "$repo/tests/lib/clients.sh"
 node_dir="$work/node"
 node_stamp="$node_dir/node_modules/.installed-from"
 if [ "$(cat "$node_stamp" 2>/dev/null)" != "$(sha "$here/package-lock.json")" ]; then

@@ -21,26 +21,18 @@ label=sdk
 
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-usage="usage: bash tests/sdk/run.sh PATH/TO/offerd"
-bin="${1:?$usage}"
-[ -x "$bin" ] || { echo "sdk: $bin is not an executable offerd ($usage)" >&2; exit 2; }
-bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+# shellcheck source=../lib/clients.sh
+source "$repo/tests/lib/clients.sh"
+offerd_argument "${1:-}"
 
 shared="${SDK_TESTS_SHARED_DIR:-$repo/../shared}"
 suite_artifact="$shared/target-sdk-testing/schema/artifacts/TEST_ARTIFACT_AB_MULTI_SIMPLE.json"
 real_artifact="$shared/real-artifact/rules.json"
-if [ ! -f "$suite_artifact" ] || [ ! -f "$real_artifact" ]; then
-  echo "sdk: $suite_artifact or $real_artifact is missing: put shared/ beside the repo or set SDK_TESTS_SHARED_DIR" >&2
-  if [ "${CI:-}" = "true" ]; then exit 1; fi
-  echo "sdk: skipped (not CI)"
-  exit 0
-fi
+need_shared SDK_TESTS_SHARED_DIR "$suite_artifact" "$real_artifact"
 
 echo "== SDK client tests: node $(node --version), $(python3 --version)"
 
 # --- 1. install, pinned -------------------------------------------------------------------
-# shellcheck source=../lib/clients.sh
-source "$repo/tests/lib/clients.sh"
 node_stamp="$here/node_modules/.installed-from"
 if [ "$(cat "$node_stamp" 2>/dev/null)" != "$(sha "$here/package-lock.json")" ]; then
   (cd "$here" && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
